@@ -1,0 +1,163 @@
+"""The gateway's enumerations, as open sets.
+
+Every enum here is documented by Fibre Cafe, but the docs are incomplete and the gateway adds
+values over time. Fields typed with the ``Open*`` aliases accept any string: a known value becomes
+the enum member, an unknown one is kept as the plain ``str`` it arrived as, never rejected.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, TypeAlias
+
+from pydantic import Field
+
+__all__ = [
+    "EntityType",
+    "ErrorCode",
+    "InformationType",
+    "OpenEntityType",
+    "OpenErrorCode",
+    "OpenInformationType",
+    "OpenOutcomeResult",
+    "OpenProblemType",
+    "OpenServiceTestStatus",
+    "OpenUpdateType",
+    "OutcomeResult",
+    "ProblemType",
+    "ServiceTestStatus",
+    "UpdateType",
+]
+
+
+class ServiceTestStatus(StrEnum):
+    """Lifecycle of a service test (TMF653 adapted by the gateway)."""
+
+    RECEIVED_BY_GATEWAY = "RECEIVED_BY_GATEWAY"
+    SENT_TO_SUPPLIER = "SENT_TO_SUPPLIER"
+    FAILED_TO_SEND = "FAILED_TO_SEND"
+    REJECTED = "REJECTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    FAILED = "FAILED"
+    COMPLETED = "COMPLETED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for states after which the test never changes again.
+
+        ``FAILED`` is not described by the gateway docs; we treat it as terminal, since no
+        documented transition leaves it.
+        """
+        return self in _TERMINAL_SERVICE_TEST_STATUSES
+
+
+_TERMINAL_SERVICE_TEST_STATUSES = frozenset(
+    {
+        ServiceTestStatus.FAILED_TO_SEND,
+        ServiceTestStatus.REJECTED,
+        ServiceTestStatus.FAILED,
+        ServiceTestStatus.COMPLETED,
+    }
+)
+
+
+class ProblemType(StrEnum):
+    """The kind of fault the tenant reports when asking for a service test."""
+
+    CPE = "CPE"
+    CUSTOMER = "CUSTOMER"
+    OUTAGE = "OUTAGE"
+    PERFORMANCE = "PERFORMANCE"
+    STABILITY = "STABILITY"
+    SYNCHRONISATION = "SYNCHRONISATION"
+
+
+class OutcomeResult(StrEnum):
+    """``result.testOutcome.testResult``: the traffic-light verdict of a completed test.
+
+    GREEN, AMBER and RED are in the outcome table; FAILED and UNAVAILABLE appear in the CVT
+    scenarios. The set is open.
+    """
+
+    GREEN = "GREEN"
+    AMBER = "AMBER"
+    RED = "RED"
+    FAILED = "FAILED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of the gateway's error body (and of ERROR KCIs)."""
+
+    GATEWAY_FAULT = "GATEWAY_FAULT"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
+    NOT_AUTHORISED = "NOT_AUTHORISED"
+    NOT_FOUND = "NOT_FOUND"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
+    SUPPLIER_FAULT = "SUPPLIER_FAULT"
+    SUPPLIER_TIMED_OUT = "SUPPLIER_TIMED_OUT"
+    TENANT_FAULT = "TENANT_FAULT"
+
+
+class UpdateType(StrEnum):
+    """``updateType`` of a KCI envelope."""
+
+    INFORMATIONAL = "INFORMATIONAL"
+    ACTION_REQUIRED = "ACTION_REQUIRED"
+    ERROR = "ERROR"
+
+
+class InformationType(StrEnum):
+    """``information.type`` / ``action.type`` of a KCI: why the update was sent."""
+
+    # informational
+    CREATED = "CREATED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    COMMITTED = "COMMITTED"
+    DELAY = "DELAY"
+    RESUMED = "RESUMED"
+    REAPPOINTED = "REAPPOINTED"
+    ADDITIONAL = "ADDITIONAL"
+    WARNING = "WARNING"
+    UPDATE = "UPDATE"
+    AMENDED = "AMENDED"
+    CANCELLED = "CANCELLED"
+    TERMINATED = "TERMINATED"
+    COMPLETED = "COMPLETED"
+    # action required
+    INFORMATION_REQUIRED = "INFORMATION_REQUIRED"
+    REAPPOINT = "REAPPOINT"
+    RESUBMIT = "RESUBMIT"
+    CONFIRM = "CONFIRM"
+    # error
+    FAILED_TO_SEND = "FAILED_TO_SEND"
+
+
+class EntityType(StrEnum):
+    """``entityType`` of a KCI: which kind of object ``entity`` holds.
+
+    The Ethernet provide variant exists in the schema but its literal is unpublished, so it is
+    not listed; it parses as an unknown entity type.
+    """
+
+    PROVIDE_ORDER = "PROVIDE_ORDER"
+    MODIFY_ORDER = "MODIFY_ORDER"
+    CEASE_ORDER = "CEASE_ORDER"
+    UNSOLICITED_CEASE_ORDER = "UNSOLICITED_CEASE_ORDER"
+    SERVICE_TEST = "SERVICE_TEST"
+    SERVICE_PROBLEM = "SERVICE_PROBLEM"
+
+
+# left_to_right: a known value becomes the enum member (a smart union would pick the plain str).
+OpenServiceTestStatus: TypeAlias = Annotated[
+    ServiceTestStatus | str, Field(union_mode="left_to_right")
+]
+OpenProblemType: TypeAlias = Annotated[ProblemType | str, Field(union_mode="left_to_right")]
+OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | str, Field(union_mode="left_to_right")]
+OpenErrorCode: TypeAlias = Annotated[ErrorCode | str, Field(union_mode="left_to_right")]
+OpenUpdateType: TypeAlias = Annotated[UpdateType | str, Field(union_mode="left_to_right")]
+OpenInformationType: TypeAlias = Annotated[
+    InformationType | str, Field(union_mode="left_to_right")
+]
+OpenEntityType: TypeAlias = Annotated[EntityType | str, Field(union_mode="left_to_right")]
