@@ -138,15 +138,13 @@ def serve_asgi(
     return LoopbackServer(bound_host, bound_port, stop, thread)
 
 
-def serve_wsgi(
-    app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0
-) -> LoopbackServer:
+def serve_wsgi(app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
     """Start ``app`` on the stdlib's threading WSGI server in a background thread."""
     from socketserver import ThreadingMixIn  # noqa: PLC0415 - only needed here
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer  # noqa: PLC0415
 
     class _QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     class _Server(ThreadingMixIn, WSGIServer):
@@ -177,4 +175,6 @@ def serve_wsgi(
     thread = threading.Thread(target=run, name=f"wsgi-{server.server_port}", daemon=True)
     thread.start()
     _wait_started(started.is_set, thread, "WSGI server")
-    return LoopbackServer(str(server.server_address[0]), server.server_port, server.shutdown, thread)
+    return LoopbackServer(
+        str(server.server_address[0]), server.server_port, server.shutdown, thread
+    )

@@ -220,7 +220,7 @@ class NotFoundError(APIStatusError):
 
 
 class UnprocessableEntityError(APIStatusError):
-    """422: well-formed but failed validation (``INVALID_REQUEST``), including supplier rejections."""
+    """422: well-formed but invalid (``INVALID_REQUEST``), supplier rejections included."""
 
     expected_status = 422
 

@@ -157,7 +157,5 @@ OpenProblemType: TypeAlias = Annotated[ProblemType | str, Field(union_mode="left
 OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | str, Field(union_mode="left_to_right")]
 OpenErrorCode: TypeAlias = Annotated[ErrorCode | str, Field(union_mode="left_to_right")]
 OpenUpdateType: TypeAlias = Annotated[UpdateType | str, Field(union_mode="left_to_right")]
-OpenInformationType: TypeAlias = Annotated[
-    InformationType | str, Field(union_mode="left_to_right")
-]
+OpenInformationType: TypeAlias = Annotated[InformationType | str, Field(union_mode="left_to_right")]
 OpenEntityType: TypeAlias = Annotated[EntityType | str, Field(union_mode="left_to_right")]

@@ -272,7 +272,9 @@ class ServiceTestCharacteristics:
         return [Characteristic(name=n, value=v) for n, v in self.to_mapping().items()]
 
 
-_DOCUMENTED_NAMES: Final = frozenset({"SERVICE_HAS_WORKED", "SERVICE_LAST_WORKED", "EQUIPMENT_TYPE"})
+_DOCUMENTED_NAMES: Final = frozenset(
+    {"SERVICE_HAS_WORKED", "SERVICE_LAST_WORKED", "EQUIPMENT_TYPE"}
+)
 
 #: Everything ``service_tests.create(characteristics=...)`` accepts.
 CharacteristicsInput: TypeAlias = (
