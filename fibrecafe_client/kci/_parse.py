@@ -1,0 +1,266 @@
+"""``parse_kci``: any body in, a typed KCI or a :class:`~fibrecafe_client.KciParseError` out.
+
+The hot path is one call: raw bytes go straight to pydantic's ``validate_json`` over a tagged union
+whose tag is read from ``entityType`` by a small callable. Before that, two cheap guards run in C:
+the size limit, and a nesting bound (counting ``{``/``[`` gives an upper bound on the depth; only a
+body with more openers than the limit is measured exactly).
+
+Whatever the input, only ``KciParseError`` leaves :func:`parse_kci`; the receiver uses
+:func:`try_parse_kci`, which never raises and also says whether the body was malformed (400) or
+well-formed but invalid (422).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+
+from fibrecafe_client.errors import KciParseError
+
+from ._models import GenericKci, Kci, ServiceTestKci
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "ParseFailure",
+    "parse_kci",
+    "try_parse_kci",
+]
+
+#: Default size limit of a KCI body: 1 MiB.
+DEFAULT_MAX_BYTES: Final = 1_048_576
+#: Default nesting limit (objects and arrays). A service-test KCI nests 5 deep.
+DEFAULT_MAX_DEPTH: Final = 64
+
+_SERVICE_TEST: Final = "service_test"
+_GENERIC: Final = "generic"
+_TAGS: Final = frozenset({_SERVICE_TEST, _GENERIC})
+# Visits allowed when measuring the depth of an already-decoded mapping (shared sub-objects
+# could otherwise make the walk exponential).
+_MAX_NODES: Final = 1_000_000
+_MAX_MESSAGES: Final = 20
+
+# pydantic error types that mean "not a KCI at all" or "a mandatory field is missing" (400);
+# every other validation error is a well-formed body with a bad value (422).
+_MALFORMED_TYPES: Final = frozenset(
+    {"json_invalid", "json_type", "missing", "string_unicode", "recursion_loop"}
+)
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_ALL_BYTES: Final = bytes(range(256))
+_NOT_BRACKETS: Final = bytes(b for b in _ALL_BYTES if b not in b"{}[]")
+_BRACKETS_AS_PARENS: Final = bytes.maketrans(b"{}[]", b"()()")
+
+
+def _route(value: Any) -> str:
+    """Pick the KCI class from ``entityType``: SERVICE_TEST is modelled, anything else generic.
+
+    Routing looks at nothing but ``entityType``. A SERVICE_TEST KCI whose entity is not an object
+    still goes to :class:`ServiceTestKci`, whose validation then names ``entity`` as the problem;
+    an unknown, missing or non-string entity type goes to :class:`GenericKci`.
+    """
+    if isinstance(value, ServiceTestKci):
+        return _SERVICE_TEST
+    if isinstance(value, dict):
+        entity_type = value.get("entityType", value.get("entity_type"))
+        if isinstance(entity_type, str) and entity_type == "SERVICE_TEST":
+            return _SERVICE_TEST
+    return _GENERIC
+
+
+_KCI_ADAPTER: Final[TypeAdapter[Kci]] = TypeAdapter(
+    Annotated[
+        Annotated[ServiceTestKci, Tag(_SERVICE_TEST)] | Annotated[GenericKci, Tag(_GENERIC)],
+        Discriminator(_route),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseFailure:
+    """Why a body is not a KCI: the error, and whether the body was malformed.
+
+    ``malformed`` is True when the body is not JSON, not an object, too large, too deep or
+    lacks a mandatory field (the Tenant Updates API answers 400 ``MALFORMED_REQUEST``); False
+    when it is a well-formed KCI with a value of the wrong type or shape (422
+    ``INVALID_REQUEST``).
+    """
+
+    error: KciParseError
+    malformed: bool
+
+
+def parse_kci(
+    body: bytes | bytearray | memoryview | str | Mapping[str, Any],
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Kci:
+    """Parse a KCI body into a typed event.
+
+    ``body`` is the raw request body (bytes or str) or an already-decoded mapping. Returns a
+    :class:`ServiceTestKci` for ``entityType: SERVICE_TEST`` and a :class:`GenericKci` for every
+    other entity type, known or not. Unknown fields and enum values are kept.
+
+    Raises :class:`~fibrecafe_client.KciParseError` (and nothing else, for any input) when the
+    body is not a KCI: not UTF-8 JSON, not an object, over ``max_bytes``, nested deeper than
+    ``max_depth``, or missing or mistyping an envelope field. The error names the field path.
+    """
+    result = try_parse_kci(body, max_bytes=max_bytes, max_depth=max_depth)
+    if isinstance(result, ParseFailure):
+        raise result.error
+    return result
+
+
+def try_parse_kci(
+    body: object,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> Kci | ParseFailure:
+    """Like :func:`parse_kci`, but returns a :class:`ParseFailure` instead of raising.
+
+    Never raises an ``Exception``, whatever ``body`` is.
+    """
+    try:
+        if isinstance(body, bytes):
+            data = body
+        elif isinstance(body, bytearray | memoryview):
+            data = bytes(body)
+        elif isinstance(body, str):
+            try:
+                data = body.encode("utf-8")
+            except UnicodeEncodeError:
+                return _failure("the body is not valid Unicode text")
+        elif isinstance(body, Mapping):
+            return _parse_mapping(body, max_depth)
+        else:
+            return _failure(
+                f"expected the body as bytes, str or a mapping, not {type(body).__name__}"
+            )
+        if len(data) > max_bytes:
+            return _failure(f"the body is {len(data)} bytes, over the {max_bytes}-byte limit")
+        if _bytes_too_deep(data, max_depth):
+            return _failure(f"objects and arrays are nested deeper than {max_depth} levels")
+        return _validate_json(data)
+    except ValidationError as exc:
+        return _from_validation_error(exc)
+    except Exception as exc:
+        return _failure(f"the body could not be parsed ({type(exc).__name__})")
+
+
+def _validate_json(data: bytes) -> Kci:
+    """Validate straight into the likely class; the tagged union decides when unsure.
+
+    The union's callable tag needs the body decoded to Python objects first, which costs about a
+    quarter of the parse. So the class is guessed from a byte search, validated directly, and the
+    guess confirmed from the parsed ``entity_type``; a wrong guess or any validation error goes
+    through the union, so results and errors are exactly the union's.
+    """
+    model: type[ServiceTestKci] | type[GenericKci] = (
+        ServiceTestKci if b'"SERVICE_TEST"' in data else GenericKci
+    )
+    try:
+        kci = model.model_validate_json(data)
+    except ValidationError:
+        return _KCI_ADAPTER.validate_json(data)
+    if (kci.entity_type == "SERVICE_TEST") != (model is ServiceTestKci):
+        return _KCI_ADAPTER.validate_json(data)
+    return kci
+
+
+def _parse_mapping(body: Mapping[Any, Any], max_depth: int) -> Kci | ParseFailure:
+    if _mapping_too_deep(body, max_depth):
+        return _failure(f"objects and arrays are nested deeper than {max_depth} levels")
+    return _KCI_ADAPTER.validate_python(body if isinstance(body, dict) else dict(body))
+
+
+def _failure(reason: str, *, path: str = "", malformed: bool = True) -> ParseFailure:
+    return ParseFailure(KciParseError(reason, path=path), malformed)
+
+
+def _bytes_too_deep(data: bytes, max_depth: int) -> bool:
+    """Whether brackets nest deeper than ``max_depth`` outside JSON strings.
+
+    The opener count bounds the depth from above, so ordinary bodies stop after two C-level
+    counts. Otherwise strings are removed, brackets kept, and innermost pairs peeled off one
+    level per pass: a depth over the limit leaves something after ``max_depth`` passes.
+    """
+    if data.count(b"{") + data.count(b"[") <= max_depth:
+        return False
+    brackets = _JSON_STRING.sub(b"", data).translate(_BRACKETS_AS_PARENS, _NOT_BRACKETS)
+    for _ in range(max_depth):
+        peeled = brackets.replace(b"()", b"")
+        if not peeled or peeled == brackets:
+            # Empty: shallow enough. Unchanged: unbalanced, which the JSON parser reports.
+            return False
+        brackets = peeled
+    return b"(" in brackets and b")" in brackets
+
+
+def _mapping_too_deep(root: Mapping[Any, Any], max_depth: int) -> bool:
+    """Depth of an already-decoded value, walked iteratively (no recursion, bounded visits)."""
+    stack: list[tuple[object, int]] = [(root, 1)]
+    visits = 0
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return True
+        visits += 1
+        if visits > _MAX_NODES:
+            return True
+        children: Any
+        if isinstance(node, Mapping):
+            children = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in children if _is_container(child))
+    return False
+
+
+def _is_container(value: object) -> bool:
+    return isinstance(value, Mapping | list | tuple)
+
+
+def _from_validation_error(exc: ValidationError) -> ParseFailure:
+    details = exc.errors(include_url=False, include_input=False, include_context=False)
+    problems: list[tuple[str, str]] = []
+    malformed = False
+    for detail in details[:_MAX_MESSAGES]:
+        path = _render_path(detail["loc"])
+        kind = detail["type"]
+        if kind in _MALFORMED_TYPES or not path:
+            malformed = True
+        problems.append((path, _reason(kind, detail["msg"], path)))
+    if not problems:  # pragma: no cover - pydantic always reports at least one error
+        return _failure("the body is not a KCI")
+    first_path, first_reason = problems[0]
+    error = KciParseError(first_reason, path=first_path, errors=problems)
+    return ParseFailure(error, malformed)
+
+
+def _reason(kind: str, message: str, path: str) -> str:
+    if kind == "missing":
+        return "required field is missing"
+    if not path and kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return "the body must be a JSON object"
+    return message
+
+
+def _render_path(loc: Sequence[int | str]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in _TAGS:
+        parts = parts[1:]
+    rendered = ""
+    for part in parts:
+        if isinstance(part, int):
+            rendered += f"[{part}]"
+        else:
+            rendered += f".{part}" if rendered else str(part)
+    return rendered
