@@ -1,0 +1,69 @@
+"""KCIs ("Keep Customer Informed"): the updates the gateway POSTs to the tenant's ``/kcis``.
+
+- :func:`parse_kci` turns a body into a typed event (:class:`ServiceTestKci` or
+  :class:`GenericKci`), or raises :class:`~fibrecafe_client.KciParseError`.
+- :class:`KciReceiver` is a complete endpoint (authentication, de-duplication, stale detection,
+  dispatch to handlers, the documented answers) with ASGI and WSGI adapters.
+
+Importing this package does not import the JOSE/cryptography stack; :class:`JwtVerifier` loads
+it when it is built.
+"""
+
+from ._asgi import KciAsgiApp
+from ._auth import (
+    DEFAULT_JWT_ALGORITHMS,
+    BasicAuthVerifier,
+    BearerTokenVerifier,
+    JwtVerifier,
+    KciVerifier,
+    NoAuth,
+)
+from ._http import HeadersInput, KciResponse, normalise_headers
+from ._models import (
+    GENERIC_TERMINAL_STATUSES,
+    GenericKci,
+    Kci,
+    KciAction,
+    KciDelivery,
+    KciInformation,
+    ServiceTestKci,
+    SupplierNote,
+)
+from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, parse_kci, try_parse_kci
+from ._receiver import KciReceiver, StalePolicy
+from ._store import Claim, InMemoryKciStore, InMemorySequenceStore, KciStore, SequenceStore
+from ._wsgi import KciWsgiApp
+
+__all__ = [
+    "DEFAULT_JWT_ALGORITHMS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_DEPTH",
+    "GENERIC_TERMINAL_STATUSES",
+    "BasicAuthVerifier",
+    "BearerTokenVerifier",
+    "Claim",
+    "GenericKci",
+    "HeadersInput",
+    "InMemoryKciStore",
+    "InMemorySequenceStore",
+    "JwtVerifier",
+    "Kci",
+    "KciAction",
+    "KciAsgiApp",
+    "KciDelivery",
+    "KciInformation",
+    "KciReceiver",
+    "KciResponse",
+    "KciStore",
+    "KciVerifier",
+    "KciWsgiApp",
+    "NoAuth",
+    "ParseFailure",
+    "SequenceStore",
+    "ServiceTestKci",
+    "StalePolicy",
+    "SupplierNote",
+    "normalise_headers",
+    "parse_kci",
+    "try_parse_kci",
+]
