@@ -58,9 +58,38 @@ from .models import (
 )
 
 # --- core client (issue 2) ---
+from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
+from ._retry import RetryPolicy
+from .resources import AsyncServiceTests, ServiceTests
+
 # --- end core client ---
 
 # --- KCIs (issue 3) ---
+from .kci import (
+    BasicAuthVerifier,
+    BearerTokenVerifier,
+    GenericKci,
+    InMemoryKciStore,
+    InMemorySequenceStore,
+    JwtVerifier,
+    Kci,
+    KciAction,
+    KciAsgiApp,
+    KciClaim,
+    KciDelivery,
+    KciInformation,
+    KciReceiver,
+    KciResponse,
+    KciStore,
+    KciVerifier,
+    KciWsgiApp,
+    NoAuth,
+    SequenceStore,
+    ServiceTestKci,
+    SupplierNote,
+    parse_kci,
+)
+
 # --- end KCIs ---
 
 __all__ = [
@@ -100,5 +129,33 @@ __all__ = [
     "UpdateType",
     "__version__",
     # core client names are appended below by the core block
+    "AsyncFibreCafe",
+    "AsyncServiceTests",
+    "FibreCafe",
+    "RetryPolicy",
+    "ServiceTests",
+    "TokenInfo",
     # KCI names are appended below by the KCI block
+    "BasicAuthVerifier",
+    "BearerTokenVerifier",
+    "GenericKci",
+    "InMemoryKciStore",
+    "InMemorySequenceStore",
+    "JwtVerifier",
+    "Kci",
+    "KciAction",
+    "KciAsgiApp",
+    "KciClaim",
+    "KciDelivery",
+    "KciInformation",
+    "KciReceiver",
+    "KciResponse",
+    "KciStore",
+    "KciVerifier",
+    "KciWsgiApp",
+    "NoAuth",
+    "SequenceStore",
+    "ServiceTestKci",
+    "SupplierNote",
+    "parse_kci",
 ]

@@ -31,7 +31,7 @@ from ._models import (
 )
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, parse_kci, try_parse_kci
 from ._receiver import KciReceiver, StalePolicy
-from ._store import Claim, InMemoryKciStore, InMemorySequenceStore, KciStore, SequenceStore
+from ._store import InMemoryKciStore, InMemorySequenceStore, KciClaim, KciStore, SequenceStore
 from ._wsgi import KciWsgiApp
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "GENERIC_TERMINAL_STATUSES",
     "BasicAuthVerifier",
     "BearerTokenVerifier",
-    "Claim",
     "GenericKci",
     "HeadersInput",
     "InMemoryKciStore",
@@ -50,6 +49,7 @@ __all__ = [
     "Kci",
     "KciAction",
     "KciAsgiApp",
+    "KciClaim",
     "KciDelivery",
     "KciInformation",
     "KciReceiver",

@@ -37,7 +37,7 @@ from ._models import Kci, KciDelivery, ServiceTestKci
 from ._observe import LoopWaiter, Observers, ThreadWaiter
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, try_parse_kci
 from ._routing import HandlerRegistry, Route
-from ._store import Claim, InMemoryKciStore, InMemorySequenceStore, KciStore, SequenceStore
+from ._store import InMemoryKciStore, InMemorySequenceStore, KciClaim, KciStore, SequenceStore
 from ._wsgi import KciWsgiApp
 
 __all__ = ["KciReceiver", "StalePolicy"]
@@ -375,8 +375,8 @@ class KciReceiver:
             return _refuse_body(parsed, request_id)
         kci = parsed
         claim = yield from self._claim(kci.id)
-        if claim is not Claim.CLAIMED:
-            if claim is Claim.DONE:
+        if claim is not KciClaim.CLAIMED:
+            if claim is KciClaim.DONE:
                 _log.info("KCI %s is a duplicate: acknowledged again", kci.id)
                 return _NO_CONTENT
             _log.warning("KCI %s still in flight after %ss: 503", kci.id, self._in_flight_timeout)
@@ -426,12 +426,12 @@ class KciReceiver:
         self._observers.publish(kci)
         return _NO_CONTENT
 
-    def _claim(self, key: str) -> Generator[_Effect, None, Claim]:
+    def _claim(self, key: str) -> Generator[_Effect, None, KciClaim]:
         """Claim ``key``; while another delivery of it is in flight, pause and retry (bounded)."""
         claim = self._store.claim(key, self._claim_lease)
         deadline = time.monotonic() + self._in_flight_timeout
         pause = _FIRST_PAUSE
-        while claim is Claim.IN_FLIGHT:
+        while claim is KciClaim.IN_FLIGHT:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break

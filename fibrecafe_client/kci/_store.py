@@ -17,9 +17,9 @@ from enum import StrEnum
 from typing import Final, Protocol, runtime_checkable
 
 __all__ = [
-    "Claim",
     "InMemoryKciStore",
     "InMemorySequenceStore",
+    "KciClaim",
     "KciStore",
     "SequenceStore",
 ]
@@ -27,7 +27,7 @@ __all__ = [
 _DAY: Final = 86_400.0
 
 
-class Claim(StrEnum):
+class KciClaim(StrEnum):
     """The answer of :meth:`KciStore.claim`."""
 
     #: This caller now owns the KCI and must ``commit`` or ``release`` it.
@@ -47,7 +47,7 @@ class KciStore(Protocol):
     ``lease`` seconds (a crashed worker) must become claimable again.
     """
 
-    def claim(self, key: str, lease: float) -> Claim:
+    def claim(self, key: str, lease: float) -> KciClaim:
         """Try to take ``key`` for handling."""
         ...
 
@@ -103,16 +103,16 @@ class InMemoryKciStore:
         with self._lock:
             return len(self._entries)
 
-    def claim(self, key: str, lease: float) -> Claim:
+    def claim(self, key: str, lease: float) -> KciClaim:
         """Take ``key`` unless it is handled or claimed by a live claim."""
         with self._lock:
             now = self._clock()
             self._purge(now)
             entry = self._entries.get(key)
             if entry is not None and entry[1] > now:
-                return Claim.DONE if entry[0] else Claim.IN_FLIGHT
+                return KciClaim.DONE if entry[0] else KciClaim.IN_FLIGHT
             self._put(key, (False, now + lease))
-            return Claim.CLAIMED
+            return KciClaim.CLAIMED
 
     def commit(self, key: str) -> None:
         """Remember ``key`` as handled for ``ttl`` seconds."""
