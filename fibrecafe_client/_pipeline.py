@@ -1,0 +1,457 @@
+"""The one request path: build a request, send it under the retry policy, map the response.
+
+Building requests and mapping responses are pure functions shared by both clients; the sync
+and async pipelines differ only in how they send and sleep, and each is a few lines over
+:class:`_Run`, which holds the state of one logical call.
+
+Per logical call: one ``X-Conversation-ID`` (the caller's own, or a new UUID), stable across
+retries. Per HTTP attempt: a fresh UUID ``X-Request-ID``. Every attempt is logged with method,
+path, status, request id, attempt number and retry reason. No httpx, pydantic or JSON exception
+leaves this module: each becomes a typed :mod:`~fibrecafe_client.errors` exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from ._logging import logger, redact_headers
+from ._retry import (
+    TRANSPORT_ERRORS,
+    CallRetry,
+    Outcome,
+    RetryPolicy,
+    is_replay_safe,
+    outcome_unknown,
+)
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ResponseValidationError,
+    status_error_class,
+)
+from .models import FibreCafeModel, GatewayError
+
+__all__ = [
+    "USER_AGENT",
+    "AsyncPipeline",
+    "Call",
+    "Settings",
+    "SyncPipeline",
+    "build_request",
+    "connection_error",
+    "new_id",
+    "parse_model",
+    "status_error",
+]
+
+M = TypeVar("M", bound=FibreCafeModel)
+
+USER_AGENT: Final = (
+    f"fibrecafe-client/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+)
+_REDACTED_AUTH: Final = "[redacted]"
+_MAX_LISTED_ERRORS: Final = 10
+_SNIPPET: Final = 120
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a client contributes to every request (changed by ``with_options``)."""
+
+    base_url: str
+    timeout: httpx.Timeout
+    retry: RetryPolicy
+    default_headers: Mapping[str, str] = field(default_factory=dict)
+    user_agent: str = USER_AGENT
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One logical call, before any attempt: what to send and how to correlate it."""
+
+    method: str
+    path: str
+    conversation_id: str
+    body: bytes | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: httpx.Timeout | None = None
+
+
+def new_id() -> str:
+    """A fresh random UUID, as request and conversation ids."""
+    return str(uuid.uuid4())
+
+
+def build_request(
+    settings: Settings, call: Call, *, request_id: str, timeout: httpx.Timeout
+) -> httpx.Request:
+    """The ``httpx.Request`` of one attempt (pure; the auth adds the bearer token later)."""
+    headers = {
+        "Accept": "application/json",
+        "User-Agent": settings.user_agent,
+        **settings.default_headers,
+        **call.extra_headers,
+        "X-Request-ID": request_id,
+        "X-Conversation-ID": call.conversation_id,
+    }
+    if call.body is not None:
+        headers["Content-Type"] = "application/json"
+    return httpx.Request(
+        call.method,
+        settings.base_url + call.path,
+        headers=headers,
+        content=call.body,
+        extensions={"timeout": timeout.as_dict()},
+    )
+
+
+def _ids(call: Call, request: httpx.Request | None, request_id: str | None) -> dict[str, Any]:
+    return {
+        "method": call.method,
+        "url": str(request.url) if request is not None else None,
+        "request_id": request_id,
+        "conversation_id": call.conversation_id,
+    }
+
+
+def _body_detail(response: httpx.Response) -> str:
+    content = response.content
+    ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    size = f"{len(content)} bytes"
+    stripped = content.lstrip()
+    if "json" in ctype or stripped[:1] in (b"{", b"["):
+        return f"invalid JSON body ({size}; truncated?)"
+    if "html" in ctype or stripped[:1] == b"<":
+        match = _TITLE.search(content[:4096])
+        title = _SPACES.sub(" ", match.group(1).decode("utf-8", "replace")).strip() if match else ""
+        return f"HTML body ({size})" + (f": {title[:_SNIPPET]!r}" if title else "")
+    text = _SPACES.sub(" ", content[: _SNIPPET * 2].decode("utf-8", "replace")).strip()
+    return f"non-JSON body ({ctype or 'no content type'}, {size}): {text[:_SNIPPET]!r}"
+
+
+def _salvage(data: object) -> tuple[str | None, list[str], str | None]:
+    """Fields of an error body that is JSON but not exactly the documented shape."""
+    if not isinstance(data, dict):
+        return None, [], None
+    code = data.get("code") if isinstance(data.get("code"), str) else None
+    raw = data.get("messages", data.get("message"))
+    if isinstance(raw, str):
+        messages = [raw]
+    elif isinstance(raw, list):
+        messages = [m for m in raw if isinstance(m, str)]
+    else:
+        messages = []
+    error_uuid = data.get("uuid") if isinstance(data.get("uuid"), str) else None
+    return code, messages, error_uuid
+
+
+def read_error_body(
+    response: httpx.Response,
+) -> tuple[str | None, list[str], str | None, str | None]:
+    """``(code, messages, uuid, detail)`` from an error response of any shape.
+
+    ``detail`` describes a body that is not the gateway's JSON error (empty, HTML, truncated).
+    """
+    if not response.content.strip():
+        return None, [], None, "empty body"
+    try:
+        body = GatewayError.model_validate_json(response.content)
+    except ValidationError:
+        pass
+    else:
+        messages = list(body.messages)
+        extra = (body.model_extra or {}).get("message")
+        if not messages and isinstance(extra, str):
+            messages = [extra]  # e.g. an API gateway's {"message": "Forbidden"}
+        code = str(body.code) if body.code is not None else None
+        return code, messages, body.uuid, None
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return None, [], None, _body_detail(response)
+    code, messages, error_uuid = _salvage(data)
+    return code, messages, error_uuid, "error body not in the documented shape"
+
+
+def status_error(
+    response: httpx.Response, *, call: Call, request_id: str | None, attempts: int
+) -> APIStatusError:
+    """The typed exception for a non-success response (pure)."""
+    status = response.status_code
+    code, messages, error_uuid, detail = read_error_body(response)
+    message = f"{response.reason_phrase or 'HTTP error'} ({call.method} {call.path})"
+    if detail:
+        message += f"; {detail}"
+    if status == 403 and code is None:
+        message += "; usually the gateway's WAF: check that your egress IP is allow-listed"
+    return status_error_class(status)(
+        message,
+        status_code=status,
+        code=code,
+        messages=messages,
+        uuid=error_uuid,
+        response=response,
+        outcome_unknown=outcome_unknown(call.method, status),
+        attempts=attempts,
+        **_ids(call, response.request, request_id),
+    )
+
+
+def connection_error(
+    exc: Exception,
+    *,
+    call: Call,
+    request: httpx.Request | None,
+    request_id: str | None,
+    attempts: int,
+) -> APIConnectionError:
+    """The typed exception for an httpx failure (pure)."""
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    text = str(exc)
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    plural = "s" if attempts != 1 else ""
+    return cls(
+        f"{call.method} {call.path} failed after {attempts} attempt{plural} ({detail})",
+        outcome_unknown=outcome_unknown(call.method, exc),
+        attempts=attempts,
+        **_ids(call, request, request_id),
+    )
+
+
+def _validation_errors(exc: ValidationError) -> list[str]:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    listed = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
+        for e in errors[:_MAX_LISTED_ERRORS]
+    ]
+    if len(errors) > _MAX_LISTED_ERRORS:
+        listed.append(f"... and {len(errors) - _MAX_LISTED_ERRORS} more")
+    return listed
+
+
+def parse_model(
+    response: httpx.Response,
+    model: type[M],
+    *,
+    call: Call,
+    request_id: str | None,
+    attempts: int,
+) -> M:
+    """The model from a 2xx response, or :class:`ResponseValidationError` (pure)."""
+    try:
+        obj = model.model_validate_json(response.content)
+    except ValidationError as exc:
+        unknown = not is_replay_safe(call.method)  # a 2xx POST was processed
+        message = f"the {response.status_code} body of {call.method} {call.path} is not a valid "
+        message += model.__name__
+        if not response.content.strip():
+            message += " (empty body)"
+        if unknown:
+            message += (
+                "; the request WAS processed, so it was not resent: find the result through "
+                f"the KCIs or support using conversation id {call.conversation_id}"
+            )
+        raise ResponseValidationError(
+            message,
+            status_code=response.status_code,
+            errors=_validation_errors(exc),
+            response=response,
+            attempts=attempts,
+            outcome_unknown=unknown,
+            **_ids(call, response.request, request_id),
+        ) from None
+    attach = getattr(obj, "_attach_response", None)
+    if attach is not None:
+        attach(response, request_id=request_id, conversation_id=call.conversation_id)
+    return obj
+
+
+class _Run:
+    """The state of one logical call across its attempts (shared by both pipelines)."""
+
+    def __init__(self, settings: Settings, call: Call, clock: Callable[[], float]) -> None:
+        self.settings = settings
+        self.call = call
+        self.attempts = 0
+        self.request: httpx.Request | None = None
+        self.request_id: str | None = None
+        self.retry = CallRetry(
+            settings.retry,
+            classify=self._classify,
+            clock=clock,
+            on_retry=self._log_retry,
+            on_give_up=self._log_give_up,
+        )
+
+    def check_open(self, client: httpx.Client | httpx.AsyncClient) -> None:
+        if client.is_closed:
+            raise APIConnectionError(
+                "the client is closed (its connection pool was closed by close()/aclose() "
+                "on the client that owns it); create a new client",
+                attempts=self.attempts,
+                **_ids(self.call, None, None),
+            )
+
+    def next_request(self) -> httpx.Request:
+        self.attempts += 1
+        self.request_id = new_id()
+        timeout = self.retry.cap_timeout(self.call.timeout or self.settings.timeout)
+        self.request = build_request(
+            self.settings, self.call, request_id=self.request_id, timeout=timeout
+        )
+        return self.request
+
+    def record(self, request: httpx.Request, outcome: Outcome) -> Outcome:
+        # A 401 replay gave the request a new id; report the one the gateway saw last.
+        self.request_id = request.headers.get("X-Request-ID", self.request_id)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("request headers: %s", redact_headers(request.headers.items()))
+        if "Authorization" in request.headers:
+            # Errors and results keep the response (and so this request): drop the token.
+            request.headers["Authorization"] = _REDACTED_AUTH
+        return outcome
+
+    def _classify(self, outcome: Outcome, attempt: int) -> str | None:
+        status = outcome.status_code if isinstance(outcome, httpx.Response) else outcome
+        reason = self.settings.retry.should_retry(self.call.method, status, attempt)
+        logger.debug(
+            "%s %s -> %s (attempt %d, request_id=%s, conversation_id=%s, retry: %s)",
+            self.call.method,
+            self.call.path,
+            status if isinstance(status, int) else type(status).__name__,
+            attempt,
+            self.request_id,
+            self.call.conversation_id,
+            reason or "no",
+        )
+        return reason
+
+    def _log_retry(self, attempt: int, wait: float, reason: str) -> None:
+        logger.info(
+            "retrying %s %s in %.2fs: attempt %d of %d failed with %s "
+            "(request_id=%s, conversation_id=%s)",
+            self.call.method,
+            self.call.path,
+            wait,
+            attempt,
+            self.settings.retry.max_attempts,
+            reason,
+            self.request_id,
+            self.call.conversation_id,
+        )
+
+    def _log_give_up(self, attempt: int, wait: float, reason: str) -> None:
+        logger.info(
+            "not retrying %s %s after %s: waiting %.2fs would pass the %ss deadline "
+            "(attempt %d, request_id=%s, conversation_id=%s)",
+            self.call.method,
+            self.call.path,
+            reason,
+            wait,
+            self.settings.retry.deadline,
+            attempt,
+            self.request_id,
+            self.call.conversation_id,
+        )
+
+    def finish(self, outcome: Outcome, model: type[M]) -> M:
+        call, rid, attempts = self.call, self.request_id, self.attempts
+        if isinstance(outcome, httpx.Response):
+            if outcome.is_success:
+                return parse_model(outcome, model, call=call, request_id=rid, attempts=attempts)
+            raise status_error(outcome, call=call, request_id=rid, attempts=attempts)
+        raise connection_error(
+            outcome, call=call, request=self.request, request_id=rid, attempts=attempts
+        ) from outcome
+
+
+class SyncPipeline:
+    """Sends calls through an ``httpx.Client`` (``client()`` returns it, per call)."""
+
+    def __init__(
+        self,
+        client: Callable[[], httpx.Client],
+        auth: httpx.Auth,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._auth = auth
+        self.settings = settings
+        self.sleep = sleep
+        self.clock = clock
+
+    def with_settings(self, settings: Settings) -> SyncPipeline:
+        """A pipeline with other settings, sharing the client and the token cache."""
+        return SyncPipeline(self._client, self._auth, settings, sleep=self.sleep, clock=self.clock)
+
+    def request(self, call: Call, model: type[M]) -> M:
+        """Run ``call`` under the retry policy and return its parsed result."""
+        run = _Run(self.settings, call, self.clock)
+        outcome: Outcome = run.retry.sync(self.sleep)(self._attempt, run)
+        return run.finish(outcome, model)
+
+    def _attempt(self, run: _Run) -> Outcome:
+        client = self._client()
+        run.check_open(client)
+        request = run.next_request()
+        try:
+            response = client.send(request, auth=self._auth, follow_redirects=False)
+        except TRANSPORT_ERRORS as exc:
+            return run.record(request, exc)
+        return run.record(request, response)
+
+
+class AsyncPipeline:
+    """Sends calls through an ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        client: Callable[[], httpx.AsyncClient],
+        auth: httpx.Auth,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], Awaitable[None]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._auth = auth
+        self.settings = settings
+        self.sleep = sleep
+        self.clock = clock
+
+    def with_settings(self, settings: Settings) -> AsyncPipeline:
+        """A pipeline with other settings, sharing the client and the token cache."""
+        return AsyncPipeline(self._client, self._auth, settings, sleep=self.sleep, clock=self.clock)
+
+    async def request(self, call: Call, model: type[M]) -> M:
+        """Run ``call`` under the retry policy and return its parsed result."""
+        run = _Run(self.settings, call, self.clock)
+        outcome: Outcome = await run.retry.async_(self.sleep)(self._attempt, run)
+        return run.finish(outcome, model)
+
+    async def _attempt(self, run: _Run) -> Outcome:
+        client = self._client()
+        run.check_open(client)
+        request = run.next_request()
+        try:
+            response = await client.send(request, auth=self._auth, follow_redirects=False)
+        except TRANSPORT_ERRORS as exc:
+            return run.record(request, exc)
+        return run.record(request, response)
