@@ -1,0 +1,408 @@
+"""``client.service_tests``: create, get and wait for service tests.
+
+The methods are thin: they validate arguments into a :class:`~fibrecafe_client._pipeline.Call`
+(pure, shared by sync and async; a bad argument raises :class:`RequestValidationError` naming it
+and nothing is sent) and hand it to the pipeline. ``wait`` shares its polling decisions
+(:class:`_WaitLoop`) between the two flavours too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
+
+import httpx
+from pydantic import ValidationError
+
+from fibrecafe_client._config import check_headers, check_timeout
+from fibrecafe_client._pipeline import AsyncPipeline, Call, SyncPipeline, new_id
+from fibrecafe_client.errors import (
+    ConfigurationError,
+    RequestValidationError,
+    ServiceTestWaitTimeout,
+)
+from fibrecafe_client.models import (
+    CharacteristicsInput,
+    ProblemType,
+    ServiceSpecification,
+    ServiceTest,
+    ServiceTestCharacteristics,
+    ServiceTestRequest,
+    normalise_characteristics,
+)
+
+__all__ = ["AsyncServiceTests", "ServiceTests"]
+
+_PATH: Final = "/service-tests"
+_CONVERSATION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+_ARGUMENTS: Final[Mapping[str, str]] = {
+    "serviceId": "service_id",
+    "problemType": "problem_type",
+    "serviceSpecification": "service_specification",
+    "supplier": "supplier",
+    "characteristics": "characteristics",
+}
+#: Growth of the poll interval after each poll of ``wait``.
+POLL_BACKOFF: Final = 1.5
+
+
+def _invalid(argument: str, problem: str) -> RequestValidationError:
+    return RequestValidationError(f"{argument}: {problem}")
+
+
+def _first_error(exc: ValidationError) -> RequestValidationError:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    loc = [str(p) for p in error["loc"]]
+    argument = _ARGUMENTS.get(loc[0], loc[0]) if loc else "request"
+    where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+    return _invalid(argument + where, error["msg"])
+
+
+def _specification(value: object) -> ServiceSpecification:
+    if isinstance(value, ServiceSpecification):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise _invalid("service_specification", "must not be empty")
+        return ServiceSpecification(id=value)
+    if isinstance(value, Mapping):
+        try:
+            return ServiceSpecification.model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            field = ".".join(str(p) for p in error["loc"])
+            raise _invalid(f"service_specification.{field}", error["msg"]) from None
+    raise _invalid(
+        "service_specification",
+        f"expected an id string, a ServiceSpecification or a mapping, not {type(value).__name__}",
+    )
+
+
+def _options(
+    conversation_id: object, extra_headers: object, timeout: object
+) -> tuple[str, dict[str, str], httpx.Timeout | None]:
+    if conversation_id is None:
+        cid = new_id()
+    elif isinstance(conversation_id, str) and _CONVERSATION_ID.match(conversation_id):
+        cid = conversation_id
+    else:
+        raise _invalid("conversation_id", "must be 1-200 printable ASCII characters, no spaces")
+    try:
+        headers = check_headers("extra_headers", {} if extra_headers is None else extra_headers)
+        per_call = None if timeout is None else check_timeout("timeout", timeout)
+    except ConfigurationError as exc:
+        raise RequestValidationError(str(exc)) from None
+    return cid, headers, per_call
+
+
+def create_call(
+    *,
+    service_id: object,
+    problem_type: object,
+    service_specification: object,
+    supplier: object,
+    characteristics: object,
+    conversation_id: object = None,
+    extra_headers: object = None,
+    timeout: object = None,
+) -> Call:
+    """The validated ``POST /service-tests`` call (pure; raises RequestValidationError)."""
+    if not isinstance(problem_type, str):
+        raise _invalid("problem_type", f"expected a ProblemType or str, not {type(problem_type)}")
+    if isinstance(characteristics, ServiceTestCharacteristics):
+        try:
+            characteristics.check_for(problem_type)
+        except ValueError as exc:
+            raise _invalid("characteristics", str(exc)) from None
+    try:
+        wire_characteristics = normalise_characteristics(characteristics)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise _invalid("characteristics", str(exc)) from None
+    spec = _specification(service_specification)
+    known = problem_type in ProblemType.__members__
+    try:
+        body = ServiceTestRequest(
+            service_id=service_id,
+            problem_type=ProblemType(problem_type) if known else problem_type,
+            service_specification=spec,
+            supplier=supplier,
+            characteristics=wire_characteristics,
+        )
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    cid, headers, per_call = _options(conversation_id, extra_headers, timeout)
+    return Call(
+        "POST",
+        _PATH,
+        conversation_id=cid,
+        body=body.to_json().encode(),
+        extra_headers=headers,
+        timeout=per_call,
+    )
+
+
+def test_id_of(test_id: object) -> int:
+    """A test id as the positive int the gateway allocates (``"123"`` is accepted too)."""
+    if isinstance(test_id, bool):
+        raise _invalid("test_id", "must be an int or a string of digits, not a bool")
+    if isinstance(test_id, int) and test_id > 0:
+        return test_id
+    if isinstance(test_id, str) and test_id.isascii() and test_id.isdigit() and len(test_id) < 20:
+        value = int(test_id)
+        if value > 0:
+            return value
+    raise _invalid("test_id", f"must be a positive integer id, got {test_id!r}")
+
+
+def get_call(
+    test_id: object,
+    *,
+    conversation_id: object = None,
+    extra_headers: object = None,
+    timeout: object = None,
+) -> Call:
+    """The validated ``GET /service-tests/{id}`` call (pure; raises RequestValidationError)."""
+    number = test_id_of(test_id)
+    cid, headers, per_call = _options(conversation_id, extra_headers, timeout)
+    return Call(
+        "GET", f"{_PATH}/{number}", conversation_id=cid, extra_headers=headers, timeout=per_call
+    )
+
+
+def _positive_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(name, f"must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise _invalid(name, f"must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class _WaitLoop:
+    """The decisions of ``wait()``: when to poll next, when to give up, what changed."""
+
+    def __init__(
+        self,
+        test_id: int,
+        *,
+        timeout: object,
+        poll_interval: object,
+        max_poll_interval: object,
+        clock: Callable[[], float],
+    ) -> None:
+        seconds = {
+            name: _positive_seconds(name, value)
+            for name, value in (
+                ("timeout", timeout),
+                ("poll_interval", poll_interval),
+                ("max_poll_interval", max_poll_interval),
+            )
+        }
+        if seconds["max_poll_interval"] < seconds["poll_interval"]:
+            raise _invalid("max_poll_interval", "must be >= poll_interval")
+        self.test_id = test_id
+        self.timeout = seconds["timeout"]
+        self._clock = clock
+        self._deadline = clock() + self.timeout
+        self._interval = seconds["poll_interval"]
+        self._max_interval = seconds["max_poll_interval"]
+        # Intervals only grow, so a real clock never needs more polls than this.
+        self._polls_left = math.ceil(self.timeout / self._interval) + 2
+        self.last: ServiceTest | None = None
+
+    def observe(self, test: ServiceTest) -> bool:
+        """Record a poll's result; True when the status changed (or is the first seen)."""
+        changed = self.last is None or self.last.status != test.status
+        self.last = test
+        self._polls_left -= 1
+        return changed
+
+    def next_sleep(self) -> float | None:
+        """Seconds to sleep before the next poll, or None when the deadline has passed."""
+        remaining = self._deadline - self._clock()
+        if remaining <= 0 or self._polls_left <= 0:
+            return None
+        delay = min(self._interval, remaining)
+        self._interval = min(self._interval * POLL_BACKOFF, self._max_interval)
+        return delay
+
+    def timed_out(self) -> ServiceTestWaitTimeout:
+        status = "none" if self.last is None else str(self.last.status)
+        return ServiceTestWaitTimeout(
+            f"service test {self.test_id} did not reach a terminal status within "
+            f"{self.timeout:g}s (last status: {status})",
+            test_id=self.test_id,
+            last=self.last,
+        )
+
+
+class ServiceTests:
+    """Service tests on the gateway: ``client.service_tests`` of :class:`FibreCafe`."""
+
+    def __init__(self, pipeline: SyncPipeline) -> None:
+        self._pipeline = pipeline
+
+    def create(
+        self,
+        *,
+        service_id: str,
+        problem_type: ProblemType | str,
+        service_specification: str | ServiceSpecification | Mapping[str, str],
+        supplier: str,
+        characteristics: CharacteristicsInput,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> ServiceTest:
+        """Ask the gateway to run a service test (``POST /service-tests``).
+
+        Never resent once it may have reached the gateway: if the outcome is unknown the error
+        has ``outcome_unknown=True`` and the ``conversation_id`` to reconcile with (pass your
+        own to correlate with KCIs).
+        """
+        call = create_call(
+            service_id=service_id,
+            problem_type=problem_type,
+            service_specification=service_specification,
+            supplier=supplier,
+            characteristics=characteristics,
+            conversation_id=conversation_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return self._pipeline.request(call, ServiceTest)
+
+    def get(
+        self,
+        test_id: int | str,
+        *,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> ServiceTest:
+        """The current state of a service test (``GET /service-tests/{id}``), with retries."""
+        call = get_call(
+            test_id, conversation_id=conversation_id, extra_headers=extra_headers, timeout=timeout
+        )
+        return self._pipeline.request(call, ServiceTest)
+
+    def wait(
+        self,
+        test_id: int | str,
+        *,
+        timeout: float = 600,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        on_update: Callable[[ServiceTest], None] | None = None,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ServiceTest:
+        """Poll until the test is terminal and return it.
+
+        Polls at once, then after ``poll_interval`` seconds growing by 1.5x up to
+        ``max_poll_interval``. ``on_update`` is called with the test on the first poll and on
+        every status change. Each poll is a ``get`` with its own retries; an error that
+        survives them is raised. After ``timeout`` seconds, raises
+        :class:`ServiceTestWaitTimeout` carrying the last test seen.
+        """
+        number = test_id_of(test_id)
+        cid = conversation_id if conversation_id is not None else new_id()
+        loop = _WaitLoop(
+            number,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            clock=self._pipeline.clock,
+        )
+        while True:
+            test = self.get(number, conversation_id=cid, extra_headers=extra_headers)
+            if loop.observe(test) and on_update is not None:
+                on_update(test)
+            if test.is_terminal:
+                return test
+            delay = loop.next_sleep()
+            if delay is None:
+                raise loop.timed_out()
+            self._pipeline.sleep(delay)
+
+
+class AsyncServiceTests:
+    """Service tests on the gateway: ``client.service_tests`` of :class:`AsyncFibreCafe`."""
+
+    def __init__(self, pipeline: AsyncPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def create(
+        self,
+        *,
+        service_id: str,
+        problem_type: ProblemType | str,
+        service_specification: str | ServiceSpecification | Mapping[str, str],
+        supplier: str,
+        characteristics: CharacteristicsInput,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,  # noqa: ASYNC109 - the API contract
+    ) -> ServiceTest:
+        """Async :meth:`ServiceTests.create`."""
+        call = create_call(
+            service_id=service_id,
+            problem_type=problem_type,
+            service_specification=service_specification,
+            supplier=supplier,
+            characteristics=characteristics,
+            conversation_id=conversation_id,
+            extra_headers=extra_headers,
+            timeout=timeout,
+        )
+        return await self._pipeline.request(call, ServiceTest)
+
+    async def get(
+        self,
+        test_id: int | str,
+        *,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float | httpx.Timeout | None = None,  # noqa: ASYNC109 - the API contract
+    ) -> ServiceTest:
+        """Async :meth:`ServiceTests.get`."""
+        call = get_call(
+            test_id, conversation_id=conversation_id, extra_headers=extra_headers, timeout=timeout
+        )
+        return await self._pipeline.request(call, ServiceTest)
+
+    async def wait(
+        self,
+        test_id: int | str,
+        *,
+        timeout: float = 600,  # noqa: ASYNC109 - the API contract
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        on_update: Callable[[ServiceTest], Awaitable[None] | None] | None = None,
+        conversation_id: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ServiceTest:
+        """Async :meth:`ServiceTests.wait`; ``on_update`` may be a plain or async function."""
+        number = test_id_of(test_id)
+        cid = conversation_id if conversation_id is not None else new_id()
+        loop = _WaitLoop(
+            number,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            clock=self._pipeline.clock,
+        )
+        while True:
+            test = await self.get(number, conversation_id=cid, extra_headers=extra_headers)
+            if loop.observe(test) and on_update is not None:
+                result = on_update(test)
+                if inspect.isawaitable(result):
+                    await result
+            if test.is_terminal:
+                return test
+            delay = loop.next_sleep()
+            if delay is None:
+                raise loop.timed_out()
+            await self._pipeline.sleep(delay)
