@@ -8,6 +8,7 @@ Its state lives on the event loop that serves it; the thread-safe controls (``re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -94,9 +95,13 @@ def _failure_response(spec: FailureSpec, endpoint: Literal["api", "token"]) -> R
     return error_response(spec.status, code, ["Fault injected by the sandbox"], headers)
 
 
+def _invalid(outcome: Invalid) -> Response:
+    return error_response(outcome.status, _STATUS_CODES[outcome.status], outcome.messages)
+
+
 def _parse_delay(raw: str | None, default: float, maximum: float) -> float | Invalid:
     if raw is None:
-        return default
+        return float(default)
     try:
         delay = float(raw)
     except ValueError:
@@ -143,6 +148,13 @@ class SandboxApp:
         self.lifecycle = Lifecycle(self.store, self.delivery)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._closing: asyncio.Event | None = None
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """API and token requests being handled right now (admin requests excluded)."""
+        return self._in_flight
 
     @property
     def stats(self) -> SandboxStats:
@@ -169,6 +181,7 @@ class SandboxApp:
             raise RuntimeError("a SandboxApp can only be served by one event loop at a time")
         self._loop = loop
         self._loop_thread = threading.get_ident()
+        self._closing = asyncio.Event()
 
     def _on_loop(self, make: Callable[[], Coroutine[Any, Any, None]], timeout: float) -> None:
         loop = self._loop
@@ -203,11 +216,17 @@ class SandboxApp:
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Shut down on the event loop: see :meth:`close`."""
+        if self._closing is not None:
+            self._closing.set()
         await self.lifecycle.cancel_all(grace)
         await self.delivery.aclose(grace)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop every timer and delivery and close the KCI HTTP client (bounded)."""
+        """Stop every timer and delivery and close the KCI HTTP client (bounded).
+
+        Requests waiting out an injected latency are answered 503 at once, so a server can stop
+        without waiting for them.
+        """
         self._on_loop(lambda: self.aclose(timeout), timeout)
 
     # --- ASGI ---
@@ -235,7 +254,19 @@ class SandboxApp:
 
             await send_response(send, await handle_admin(self, request))
             return
-        await self._serve(request, send)
+        self._in_flight += 1
+        try:
+            await self._serve(request, send)
+        finally:
+            self._in_flight -= 1
+
+    async def _pause(self, seconds: float) -> None:
+        closing = self._closing
+        if closing is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closing.wait(), seconds)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -258,7 +289,11 @@ class SandboxApp:
             return
         latency = self.faults.api_latency if endpoint == "api" else self.faults.token_latency
         if latency > 0:
-            await asyncio.sleep(latency)
+            await self._pause(latency)
+        if self._closing is not None and self._closing.is_set():
+            self.counters.record_request(request.method, route, 503)
+            await send_response(send, Response(503, b"", (("connection", "close"),)))
+            return
         fault = self.faults.take(endpoint)
         if fault == "drop":
             if await drop_connection(send):
@@ -341,23 +376,19 @@ class SandboxApp:
                 400, ErrorCode.MALFORMED_REQUEST, ["Content-Type must be application/json"]
             )
         checked = validate_create(request.body)
+        if isinstance(checked, Invalid):
+            return _invalid(checked)
         scenario = _parse_scenario(request.header("x-scenario"))
+        if isinstance(scenario, Invalid):
+            return _invalid(scenario)
         delay = _parse_delay(
             request.header("x-kci-delay"), self.config.kci_delay, self.config.max_kci_delay
         )
+        if isinstance(delay, Invalid):
+            return _invalid(delay)
         problem_code = _parse_problem_code(request.header("x-problem-code"))
-        for outcome in (checked, scenario, delay, problem_code):
-            if isinstance(outcome, Invalid):
-                code = (
-                    ErrorCode.MALFORMED_REQUEST
-                    if outcome.status == 400
-                    else ErrorCode.INVALID_REQUEST
-                )
-                return error_response(outcome.status, code, outcome.messages)
-        assert not isinstance(checked, Invalid)
-        assert isinstance(scenario, Scenario)
-        assert isinstance(delay, float)
-        assert not isinstance(problem_code, Invalid)
+        if isinstance(problem_code, Invalid):
+            return _invalid(problem_code)
         conversation_id = (request.header("x-conversation-id") or "").strip()
         test_id, body = self.store.create(
             checked,

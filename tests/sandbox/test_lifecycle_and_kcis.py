@@ -106,19 +106,22 @@ def test_each_scenario_delivers_its_kcis_in_order(
 
     for kci in kcis:
         body = kci.body
+        assert kci.status is not None
         status = ServiceTestStatus(kci.status)
         reference = FIXTURE_FOR_STATUS[status]
         optional = {"issuedOn", "receivedOn"}
         assert set(body) - optional == set(reference) - optional
         if status in GATEWAY_ORIGINATED:
-            assert "issuedOn" not in body and "receivedOn" not in body
+            assert "issuedOn" not in body
+            assert "receivedOn" not in body
         else:
             assert _parse_time(body["issuedOn"]) <= _parse_time(body["deliveredOn"])
             assert "receivedOn" in body
         assert body["entityType"] == "SERVICE_TEST"
         assert body["supplier"] == "FIBRECO"
         entity = ServiceTest.model_validate(body["entity"])
-        assert entity.id == test_id and entity.status == status
+        assert entity.id == test_id
+        assert entity.status == status
         assert set(reference["entity"]) <= set(body["entity"]) | {"result"}
         if "information" in reference:
             assert set(body["information"]) == set(reference["information"])
@@ -126,7 +129,8 @@ def test_each_scenario_delivers_its_kcis_in_order(
     last = kcis[-1].body
     if scenario in RESULTS:
         result = ServiceTest.model_validate(last["entity"]).result
-        assert result is not None and result.test_outcome is not None
+        assert result is not None
+        assert result.test_outcome is not None
         assert result.test_outcome.test_result == RESULTS[scenario]
         assert result.test_validity is not None
         completed_at = ServiceTest.model_validate(last["entity"]).updated

@@ -23,9 +23,11 @@ def _error(response: httpx.Response, status: int, code: str) -> GatewayError:
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == {"uuid", "code", "messages"}
-    assert isinstance(body["uuid"], str) and len(body["uuid"]) == 36
+    assert isinstance(body["uuid"], str)
+    assert len(body["uuid"]) == 36
     assert body["code"] == code
-    assert body["messages"] and all(isinstance(m, str) for m in body["messages"])
+    assert body["messages"]
+    assert all(isinstance(m, str) for m in body["messages"])
     return GatewayError.model_validate(body)
 
 
@@ -38,7 +40,8 @@ def test_create_returns_201_received_by_gateway(sandbox: Sandbox, api: Api) -> N
     assert test.supplier == "FIBRECO"
     assert test.service_specification.id == "FTTP"
     assert [c.name for c in test.characteristics] == ["SERVICE_HAS_WORKED", "SERVICE_LAST_WORKED"]
-    assert test.created is not None and test.created == test.updated
+    assert test.created is not None
+    assert test.created == test.updated
     assert test.result is None
     assert response.headers["x-conversation-id"] == "conv-42"
     assert sandbox.stats.service_tests_created == 1

@@ -27,12 +27,15 @@ def _post(
 ) -> httpx.Response:
     if content is not None:
         return http.post(sandbox.token_url, content=content, headers=headers)
+    if basic is None:
+        return http.post(sandbox.token_url, data=data, headers=headers)
     return http.post(sandbox.token_url, data=data, auth=basic, headers=headers)
 
 
 def _claims(token: str) -> dict[str, object]:
     header, payload, signature = token.split(".")
-    assert header and signature
+    assert header
+    assert signature
     padded = payload + "=" * (-len(payload) % 4)
     claims = json.loads(base64.urlsafe_b64decode(padded))
     assert isinstance(claims, dict)
