@@ -41,7 +41,7 @@ from .errors import (
     ResponseValidationError,
     status_error_class,
 )
-from .models import FibreCafeModel, GatewayError
+from .models import ErrorCode, FibreCafeModel, GatewayError
 
 __all__ = [
     "USER_AGENT",
@@ -143,11 +143,17 @@ def _body_detail(response: httpx.Response) -> str:
     return f"non-JSON body ({ctype or 'no content type'}, {size}): {text[:_SNIPPET]!r}"
 
 
+def _open_code(code: str) -> str:
+    """A known gateway error code as its :class:`ErrorCode` member, else the raw string."""
+    return ErrorCode(code) if code in ErrorCode.__members__ else code
+
+
 def _salvage(data: object) -> tuple[str | None, list[str], str | None]:
     """Fields of an error body that is JSON but not exactly the documented shape."""
     if not isinstance(data, dict):
         return None, [], None
-    code = data.get("code") if isinstance(data.get("code"), str) else None
+    raw_code = data.get("code")
+    code = _open_code(raw_code) if isinstance(raw_code, str) else None
     raw = data.get("messages", data.get("message"))
     if isinstance(raw, str):
         messages = [raw]
@@ -177,8 +183,7 @@ def read_error_body(
         extra = (body.model_extra or {}).get("message")
         if not messages and isinstance(extra, str):
             messages = [extra]  # e.g. an API gateway's {"message": "Forbidden"}
-        code = str(body.code) if body.code is not None else None
-        return code, messages, body.uuid, None
+        return body.code, messages, body.uuid, None
     try:
         data = json.loads(response.content)
     except ValueError:
