@@ -26,7 +26,7 @@ from ._config import (
 )
 from ._faults import DROPPED, Faults, FaultTarget, SandboxStats
 from ._scenarios import DEFAULT_PROBLEM_CODE, DEFAULT_SCENARIO, Scenario
-from ._server import DEFAULT_PORT, Sandbox, run_forever
+from ._server import DEFAULT_PORT, ClientKwargs, Sandbox, run_forever
 
 __all__ = [
     "CVT_KCI_DELAY",
@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_SCOPE",
     "DROPPED",
     "CapturedKci",
+    "ClientKwargs",
     "FaultTarget",
     "Faults",
     "KciCapture",

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from types import FrameType, TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 from fibrecafe_client._loopback import LoopbackServer, serve_asgi
 
@@ -20,11 +20,21 @@ from ._app import ADMIN_PREFIX, API_PREFIX, TOKEN_PATH, SandboxApp
 from ._config import SandboxConfig, Webhook, WebhookInput, normalise_webhooks
 from ._faults import Faults, SandboxStats
 
-__all__ = ["DEFAULT_PORT", "Sandbox", "run_forever"]
+__all__ = ["DEFAULT_PORT", "ClientKwargs", "Sandbox", "run_forever"]
 
 #: Port ``run_forever`` listens on unless told otherwise.
 DEFAULT_PORT = 8123
 _STOP_TIMEOUT = 5.0
+
+
+class ClientKwargs(TypedDict):
+    """What :meth:`Sandbox.client_kwargs` returns: ``FibreCafe(**sandbox.client_kwargs())``."""
+
+    client_id: str
+    client_secret: str
+    base_url: str
+    token_url: str
+    scope: str
 
 
 class Sandbox:
@@ -137,13 +147,18 @@ class Sandbox:
         """The scope(s) granted by default, space-separated."""
         return " ".join(self._app.config.scopes)
 
-    def client_kwargs(self) -> dict[str, str]:
-        """Keyword arguments that point ``FibreCafe`` / ``AsyncFibreCafe`` at this sandbox."""
+    def client_kwargs(self) -> ClientKwargs:
+        """Keyword arguments that point ``FibreCafe`` / ``AsyncFibreCafe`` at this sandbox.
+
+        Every setting is explicit, so ``FIBRECAFE_*`` variables in the environment cannot send
+        the client elsewhere.
+        """
         return {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "base_url": self.base_url,
             "token_url": self.token_url,
+            "scope": self.scope,
         }
 
     def environ(self) -> dict[str, str]:
@@ -153,6 +168,7 @@ class Sandbox:
             "FIBRECAFE_CLIENT_SECRET": self.client_secret,
             "FIBRECAFE_BASE_URL": self.base_url,
             "FIBRECAFE_TOKEN_URL": self.token_url,
+            "FIBRECAFE_SCOPE": self.scope,
         }
 
     # --- controls ---

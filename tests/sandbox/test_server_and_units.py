@@ -46,6 +46,7 @@ def test_urls_credentials_and_environment(sandbox: Sandbox) -> None:
         "client_secret": "sandbox-secret",
         "base_url": sandbox.base_url,
         "token_url": sandbox.token_url,
+        "scope": "com.fibregateway.sandbox/tenant.all.all",
     }
     assert sandbox.environ()["FIBRECAFE_BASE_URL"] == sandbox.base_url
     assert f"export FIBRECAFE_BASE_URL={sandbox.base_url}" in sandbox.banner()
