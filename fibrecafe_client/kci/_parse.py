@@ -43,6 +43,8 @@ _TAGS: Final = frozenset({_SERVICE_TEST, _GENERIC})
 # could otherwise make the walk exponential).
 _MAX_NODES: Final = 1_000_000
 _MAX_MESSAGES: Final = 20
+# How pydantic labels the plain members of a union in an error location.
+_MEMBER_LABELS: Final = frozenset({"str", "int", "float", "bool", "none"})
 
 # pydantic error types that mean "not a KCI at all" or "a mandatory field is missing" (400);
 # every other validation error is a well-formed body with a bad value (422).
@@ -230,18 +232,20 @@ def _is_container(value: object) -> bool:
 
 def _from_validation_error(exc: ValidationError) -> ParseFailure:
     details = exc.errors(include_url=False, include_input=False, include_context=False)
-    problems: list[tuple[str, str]] = []
+    # One entry per path: an open enum (``Enum | str``) reports both union members; the last,
+    # "a valid string", is the accurate one.
+    problems: dict[str, str] = {}
     malformed = False
     for detail in details[:_MAX_MESSAGES]:
         path = _render_path(detail["loc"])
         kind = detail["type"]
         if kind in _MALFORMED_TYPES or not path:
             malformed = True
-        problems.append((path, _reason(kind, detail["msg"], path)))
+        problems[path] = _reason(kind, detail["msg"], path)
     if not problems:  # pragma: no cover - pydantic always reports at least one error
         return _failure("the body is not a KCI")
-    first_path, first_reason = problems[0]
-    error = KciParseError(first_reason, path=first_path, errors=problems)
+    first_path = next(iter(problems))
+    error = KciParseError(problems[first_path], path=first_path, errors=list(problems.items()))
     return ParseFailure(error, malformed)
 
 
@@ -254,6 +258,11 @@ def _reason(kind: str, message: str, path: str) -> str:
 
 
 def _render_path(loc: Sequence[int | str]) -> str:
+    """``("entity", "characteristics", 0, "value")`` -> ``entity.characteristics[0].value``.
+
+    The union tag and pydantic's labels of union members (``str``, ``str-enum[EntityType]``)
+    are not part of the body, so they are left out.
+    """
     parts = list(loc)
     if parts and parts[0] in _TAGS:
         parts = parts[1:]
@@ -261,6 +270,8 @@ def _render_path(loc: Sequence[int | str]) -> str:
     for part in parts:
         if isinstance(part, int):
             rendered += f"[{part}]"
+        elif part in _MEMBER_LABELS or "[" in part:
+            continue
         else:
-            rendered += f".{part}" if rendered else str(part)
+            rendered += f".{part}" if rendered else part
     return rendered

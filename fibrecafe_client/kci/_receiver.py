@@ -36,7 +36,7 @@ from ._http import normalise_headers as _normalise_headers
 from ._models import Kci, KciDelivery, ServiceTestKci
 from ._observe import LoopWaiter, Observers, ThreadWaiter
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, try_parse_kci
-from ._routing import HandlerRegistry, Route
+from ._routing import HandlerRegistry, Route, RouteFilter
 from ._store import InMemoryKciStore, InMemorySequenceStore, KciClaim, KciStore, SequenceStore
 from ._wsgi import KciWsgiApp
 
@@ -147,10 +147,10 @@ class KciReceiver:
         registration order.
         """
 
+        wants = RouteFilter.build(entity_type, status, update_type)
+
         def register(handler: _H) -> _H:
-            self._handlers.add(
-                handler, entity_type=entity_type, status=status, update_type=update_type
-            )
+            self._handlers.add(handler, wants)
             return handler
 
         return register
@@ -368,8 +368,6 @@ class KciReceiver:
 
     def _flow(self, headers: Mapping[str, str], body: bytes) -> _Flow:
         request_id = headers.get("x-request-id")
-        if len(body) > self.max_body_bytes:
-            return self.too_large()
         parsed = try_parse_kci(body, max_bytes=self.max_body_bytes, max_depth=self._max_depth)
         if isinstance(parsed, ParseFailure):
             return _refuse_body(parsed, request_id)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._models import Kci
 
-__all__ = ["HandlerRegistry", "Route"]
+__all__ = ["HandlerRegistry", "Route", "RouteFilter"]
 
 #: A KCI handler: a function (sync or ``async``) taking the KCI.
 Handler = Callable[[Any], object]
@@ -38,17 +38,29 @@ def _is_async(handler: Handler) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """One registration: a handler and the KCIs it wants (None = any)."""
+class RouteFilter:
+    """Which KCIs a registration wants: each criterion a set of values, or None for any."""
 
-    handler: Handler
-    is_async: bool
     entity_type: str | None = None
     statuses: frozenset[str] | None = None
     update_types: frozenset[str] | None = None
 
+    @classmethod
+    def build(
+        cls,
+        entity_type: str | None = None,
+        status: str | Iterable[str] | None = None,
+        update_type: str | Iterable[str] | None = None,
+    ) -> RouteFilter:
+        """Normalise enum members and single values; refuse empty collections."""
+        return cls(
+            entity_type=None if entity_type is None else _as_key(entity_type),
+            statuses=_as_keys(status),
+            update_types=_as_keys(update_type),
+        )
+
     def matches(self, kci: Kci) -> bool:
-        """Whether ``kci`` passes every filter of this registration."""
+        """Whether ``kci`` passes every criterion."""
         if self.entity_type is not None and _as_key(kci.entity_type) != self.entity_type:
             return False
         if self.statuses is not None:
@@ -56,6 +68,15 @@ class Route:
             if status is None or _as_key(status) not in self.statuses:
                 return False
         return self.update_types is None or _as_key(kci.update_type) in self.update_types
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One registration: a handler and the KCIs it wants."""
+
+    handler: Handler
+    is_async: bool
+    wants: RouteFilter
 
     @property
     def name(self) -> str:
@@ -70,27 +91,14 @@ class HandlerRegistry:
         self._lock = threading.Lock()
         self._routes: tuple[Route, ...] = ()
 
-    def add(
-        self,
-        handler: Handler,
-        *,
-        entity_type: str | None = None,
-        status: str | Iterable[str] | None = None,
-        update_type: str | Iterable[str] | None = None,
-    ) -> None:
-        """Register ``handler`` for the KCIs matching every given filter."""
+    def add(self, handler: Handler, wants: RouteFilter | None = None) -> None:
+        """Register ``handler`` for the KCIs ``wants`` matches (all when None)."""
         if not callable(handler):
             raise TypeError(f"a KCI handler must be callable, not {type(handler).__name__}")
-        route = Route(
-            handler=handler,
-            is_async=_is_async(handler),
-            entity_type=None if entity_type is None else _as_key(entity_type),
-            statuses=_as_keys(status),
-            update_types=_as_keys(update_type),
-        )
+        route = Route(handler, _is_async(handler), wants or RouteFilter())
         with self._lock:
             self._routes = (*self._routes, route)
 
     def matching(self, kci: Kci) -> tuple[Route, ...]:
         """The registrations ``kci`` goes to, in registration order."""
-        return tuple(route for route in self._routes if route.matches(kci))
+        return tuple(route for route in self._routes if route.wants.matches(kci))
