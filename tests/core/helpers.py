@@ -92,15 +92,15 @@ Send: TypeAlias = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class TinyGateway:
-    """A bare ASGI gateway: a token endpoint and service tests, with a slow-POST knob.
+    """A bare ASGI gateway: a token endpoint and service tests, with a slow-answer knob.
 
-    ``post_delay_s`` makes ``POST /service-tests`` hold its answer (bounded, released by
-    ``release``) so the client hits a real read timeout. Counts every request by path.
+    ``delays`` (seconds by HTTP method) make API requests hold their answer, bounded and
+    released early by ``release``, so the client hits a real read timeout. Counts every request.
     """
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        self.post_delay_s = 0.0
+        self.delays: dict[str, float] = {}
         self.release = threading.Event()
         self._lock = threading.Lock()
 
@@ -113,11 +113,12 @@ class TinyGateway:
             pass
         if scope["path"].endswith(TOKEN_PATH):
             await self._json(send, 200, token_json())
-        elif scope["method"] == "POST":
-            waited = 0.0
-            while waited < self.post_delay_s and not self.release.is_set():
-                await asyncio.sleep(0.01)
-                waited += 0.01
+            return
+        delay, waited = self.delays.get(scope["method"], 0.0), 0.0
+        while waited < delay and not self.release.is_set():
+            await asyncio.sleep(0.01)
+            waited += 0.01
+        if scope["method"] == "POST":
             await self._json(send, 201, service_test_json(status="RECEIVED_BY_GATEWAY"))
         else:
             await self._json(send, 200, service_test_json())
