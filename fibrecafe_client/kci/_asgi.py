@@ -28,9 +28,9 @@ _TOO_LARGE: Final = object()
 class KciAsgiApp:
     """ASGI app answering KCI deliveries on every path it is mounted at.
 
-    In FastAPI/Starlette: ``app.add_route("/kcis", receiver.asgi_app())`` (a route, so the
-    gateway's ``POST /kcis`` is not redirected to ``/kcis/`` as a mount would be). Handles the
-    ``lifespan`` scope (nothing to start or stop) and closes websockets.
+    In FastAPI/Starlette add it as a route, not a mount (a mount answers ``POST /kcis`` with a
+    redirect to ``/kcis/``): ``app.router.routes.append(Route("/kcis", receiver.asgi_app()))``.
+    Handles the ``lifespan`` scope (nothing to start or stop) and closes websockets.
     """
 
     def __init__(self, receiver: KciReceiver) -> None:

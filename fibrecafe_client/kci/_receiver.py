@@ -222,7 +222,7 @@ class KciReceiver:
     # -- HTTP -----------------------------------------------------------------------------
 
     def asgi_app(self) -> KciAsgiApp:
-        """This receiver as a bare ASGI app (mount it at ``/kcis`` in FastAPI/Starlette)."""
+        """This receiver as a bare ASGI app (a ``/kcis`` route in FastAPI/Starlette)."""
         return KciAsgiApp(self)
 
     def wsgi_app(self) -> KciWsgiApp:

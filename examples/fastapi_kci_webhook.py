@@ -1,0 +1,128 @@
+"""A deployable KCI receiver on FastAPI: the Fibre Cafe gateway POSTs KCIs to ``/kcis``.
+
+Configure the gateway's credentials (agreed at onboarding) with environment variables:
+
+- ``FIBRECAFE_KCI_AUTH``: ``basic``, ``bearer``, ``jwt`` or ``none`` (``none`` only behind a
+  proxy that already authenticates the gateway, e.g. with mutual TLS);
+- basic: ``FIBRECAFE_KCI_USERNAME``, ``FIBRECAFE_KCI_PASSWORD``;
+- bearer: ``FIBRECAFE_KCI_TOKEN`` (comma-separated to accept several while rotating);
+- jwt: ``FIBRECAFE_KCI_JWKS`` (the key set as JSON) or ``FIBRECAFE_KCI_JWKS_FILE``, plus
+  ``FIBRECAFE_KCI_ISSUER`` and ``FIBRECAFE_KCI_AUDIENCE``.
+
+Run it::
+
+    FIBRECAFE_KCI_AUTH=bearer FIBRECAFE_KCI_TOKEN=... \\
+        uvicorn examples.fastapi_kci_webhook:create_app --factory --host 0.0.0.0 --port 8080
+
+or ``python examples/fastapi_kci_webhook.py``. Importing this module starts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from fibrecafe_client import (
+    BasicAuthVerifier,
+    BearerTokenVerifier,
+    ConfigurationError,
+    EntityType,
+    GenericKci,
+    JwtVerifier,
+    Kci,
+    KciReceiver,
+    KciVerifier,
+    NoAuth,
+    ServiceTestKci,
+    ServiceTestStatus,
+)
+
+log = logging.getLogger("kci_webhook")
+
+
+def verifier_from_env(env: Mapping[str, str]) -> KciVerifier:
+    """The verifier chosen by ``FIBRECAFE_KCI_AUTH`` and its settings."""
+    mode = env.get("FIBRECAFE_KCI_AUTH", "").strip().lower()
+    try:
+        if mode == "basic":
+            return BasicAuthVerifier(env["FIBRECAFE_KCI_USERNAME"], env["FIBRECAFE_KCI_PASSWORD"])
+        if mode == "bearer":
+            return BearerTokenVerifier(env["FIBRECAFE_KCI_TOKEN"].split(","))
+        if mode == "jwt":
+            text = env.get("FIBRECAFE_KCI_JWKS") or Path(env["FIBRECAFE_KCI_JWKS_FILE"]).read_text()
+            return JwtVerifier(
+                json.loads(text),
+                issuer=env["FIBRECAFE_KCI_ISSUER"],
+                audience=env["FIBRECAFE_KCI_AUDIENCE"].split(","),
+            )
+    except KeyError as missing:
+        raise ConfigurationError(f"FIBRECAFE_KCI_AUTH={mode} needs {missing.args[0]}") from None
+    if mode == "none":
+        return NoAuth()
+    raise ConfigurationError("set FIBRECAFE_KCI_AUTH to basic, bearer, jwt or none")
+
+
+def build_receiver(env: Mapping[str, str]) -> KciReceiver:
+    """The receiver and its handlers. Handlers must be idempotent: delivery is at least once."""
+    receiver = KciReceiver(verifier=verifier_from_env(env))
+
+    @receiver.on(EntityType.SERVICE_TEST, status=ServiceTestStatus.COMPLETED)
+    async def test_completed(kci: ServiceTestKci) -> None:
+        test = kci.entity
+        log.info("service test %s completed: %s", test.id, test.test_result)
+        if test.may_raise_problem():
+            log.info("service test %s: a service problem may be raised", test.id)
+
+    @receiver.on(EntityType.SERVICE_TEST, status=["REJECTED", "FAILED_TO_SEND", "FAILED"])
+    async def test_failed(kci: ServiceTestKci) -> None:
+        reason = kci.error.messages if kci.error else kci.information
+        log.warning("service test %s ended %s: %s", kci.entity_id, kci.entity_status, reason)
+
+    @receiver.on_any
+    async def record(kci: Kci) -> None:
+        if kci.is_stale:  # an older update arriving late: the entity already moved on
+            return
+        if isinstance(kci, GenericKci) and kci.is_action_required:
+            log.warning("%s %s needs action: %s", kci.entity_type, kci.entity_id, kci.action)
+        log.info(
+            "KCI %s: %s %s is %s (conversation %s)",
+            kci.id,
+            kci.entity_type,
+            kci.entity_id,
+            kci.entity_status,
+            kci.conversation_id,
+        )
+
+    return receiver
+
+
+def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
+    """The FastAPI app: ``POST /kcis`` for the gateway and ``GET /healthz``."""
+    receiver = build_receiver(os.environ if env is None else env)
+    app = FastAPI(title="Fibre Cafe KCI receiver")
+    # A route, not a mount: the gateway POSTs to /kcis exactly (a mount would redirect to /kcis/).
+    app.router.routes.append(Route("/kcis", receiver.asgi_app()))
+    app.state.kci_receiver = receiver
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO)
+    uvicorn.run(
+        create_app(),
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "8080")),
+    )

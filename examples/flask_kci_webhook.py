@@ -1,0 +1,108 @@
+"""A deployable KCI receiver on Flask: the Fibre Cafe gateway POSTs KCIs to ``/kcis``.
+
+Configure the gateway's credentials (agreed at onboarding) with environment variables:
+
+- ``FIBRECAFE_KCI_AUTH``: ``basic``, ``bearer``, ``jwt`` or ``none`` (``none`` only behind a
+  proxy that already authenticates the gateway, e.g. with mutual TLS);
+- basic: ``FIBRECAFE_KCI_USERNAME``, ``FIBRECAFE_KCI_PASSWORD``;
+- bearer: ``FIBRECAFE_KCI_TOKEN`` (comma-separated to accept several while rotating);
+- jwt: ``FIBRECAFE_KCI_JWKS`` (the key set as JSON) or ``FIBRECAFE_KCI_JWKS_FILE``, plus
+  ``FIBRECAFE_KCI_ISSUER`` and ``FIBRECAFE_KCI_AUDIENCE``.
+
+Run it under any WSGI server::
+
+    FIBRECAFE_KCI_AUTH=basic FIBRECAFE_KCI_USERNAME=gateway FIBRECAFE_KCI_PASSWORD=... \\
+        gunicorn 'examples.flask_kci_webhook:create_app()' --bind 0.0.0.0:8080
+
+or ``python examples/flask_kci_webhook.py`` (Flask's development server). Importing this module
+starts nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+from fibrecafe_client import (
+    BasicAuthVerifier,
+    BearerTokenVerifier,
+    ConfigurationError,
+    EntityType,
+    JwtVerifier,
+    Kci,
+    KciReceiver,
+    KciVerifier,
+    NoAuth,
+    ServiceTestKci,
+    ServiceTestStatus,
+)
+
+log = logging.getLogger("kci_webhook")
+
+
+def verifier_from_env(env: Mapping[str, str]) -> KciVerifier:
+    """The verifier chosen by ``FIBRECAFE_KCI_AUTH`` and its settings."""
+    mode = env.get("FIBRECAFE_KCI_AUTH", "").strip().lower()
+    try:
+        if mode == "basic":
+            return BasicAuthVerifier(env["FIBRECAFE_KCI_USERNAME"], env["FIBRECAFE_KCI_PASSWORD"])
+        if mode == "bearer":
+            return BearerTokenVerifier(env["FIBRECAFE_KCI_TOKEN"].split(","))
+        if mode == "jwt":
+            text = env.get("FIBRECAFE_KCI_JWKS") or Path(env["FIBRECAFE_KCI_JWKS_FILE"]).read_text()
+            return JwtVerifier(
+                json.loads(text),
+                issuer=env["FIBRECAFE_KCI_ISSUER"],
+                audience=env["FIBRECAFE_KCI_AUDIENCE"].split(","),
+            )
+    except KeyError as missing:
+        raise ConfigurationError(f"FIBRECAFE_KCI_AUTH={mode} needs {missing.args[0]}") from None
+    if mode == "none":
+        return NoAuth()
+    raise ConfigurationError("set FIBRECAFE_KCI_AUTH to basic, bearer, jwt or none")
+
+
+def build_receiver(env: Mapping[str, str]) -> KciReceiver:
+    """The receiver and its handlers (sync: each runs in the WSGI worker thread)."""
+    receiver = KciReceiver(verifier=verifier_from_env(env), stale="drop")
+
+    @receiver.on(EntityType.SERVICE_TEST, status=ServiceTestStatus.COMPLETED)
+    def test_completed(kci: ServiceTestKci) -> None:
+        test = kci.entity
+        log.info("service test %s completed: %s", test.id, test.test_result)
+
+    @receiver.on_any
+    def record(kci: Kci) -> None:
+        # Stale KCIs are dropped by the receiver (stale="drop"), so this is always the newest.
+        log.info("KCI %s: %s %s is %s", kci.id, kci.entity_type, kci.entity_id, kci.entity_status)
+
+    return receiver
+
+
+def create_app(env: Mapping[str, str] | None = None) -> Flask:
+    """The Flask app: the receiver mounted at ``/kcis``, and ``GET /healthz``."""
+    receiver = build_receiver(os.environ if env is None else env)
+    app = Flask(__name__)
+    app.extensions["kci_receiver"] = receiver
+    app.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, {"/kcis": receiver.wsgi_app()}
+    )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    create_app().run(
+        host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8080"))
+    )
