@@ -372,7 +372,8 @@ class KciReceiver:
         if isinstance(parsed, ParseFailure):
             return _refuse_body(parsed, request_id)
         kci = parsed
-        claim = yield from self._claim(kci.id)
+        key = _dedup_key(kci)
+        claim = yield from self._claim(key)
         if claim is not KciClaim.CLAIMED:
             if claim is KciClaim.DONE:
                 _log.info("KCI %s is a duplicate: acknowledged again", kci.id)
@@ -385,7 +386,7 @@ class KciReceiver:
             stale = highest is not None and kci.sequence_number < highest
             kci._set_delivery(KciDelivery(request_id, headers.get("x-conversation-id"), stale))
             if stale and self._stale == "drop":
-                self._store.commit(kci.id)
+                self._store.commit(key)
                 _log.info(
                     "KCI %s is stale (sequence %s < %s): dropped",
                     kci.id,
@@ -398,9 +399,9 @@ class KciReceiver:
                 _log.debug("KCI %s matched no handler: acknowledged", kci.id)
             for route in routes:
                 yield _Call(route, kci)
-            self._store.commit(kci.id)
+            self._store.commit(key)
         except Exception as exc:
-            self._store.release(kci.id)
+            self._store.release(key)
             response = error_response(
                 500, ErrorCode.TENANT_FAULT, ["the tenant failed to process the KCI"]
             )
@@ -413,7 +414,7 @@ class KciReceiver:
             )
             return response
         except BaseException:
-            self._store.release(kci.id)
+            self._store.release(key)
             raise
         if sequence_key is not None:
             try:
@@ -446,6 +447,17 @@ def _test_id(test_id: int | str) -> int:
         return int(test_id)
     except (TypeError, ValueError):
         raise ValueError(f"test_id must be a service test id, got {test_id!r}") from None
+
+
+def _dedup_key(kci: Kci) -> str:
+    """The de-duplication key: the KCI id, plus what a redelivery cannot change.
+
+    Ids are documented as unique, but the published examples give one id to two different KCIs
+    (SENT_TO_SUPPLIER and FAILED_TO_SEND). Adding the sequence number, update type and entity
+    status keeps every redelivery a duplicate while two different KCIs sharing an id are both
+    handled. (``deliveredOn`` is left out: a redelivery may carry a new one.)
+    """
+    return f"{kci.id}|{kci.sequence_number}|{kci.update_type}|{kci.entity_status}"
 
 
 def _sequence_key(kci: Kci) -> str | None:

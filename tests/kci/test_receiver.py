@@ -153,6 +153,21 @@ def test_duplicate_is_acknowledged_and_not_handled_again(
     assert calls == [doc["id"]]
 
 
+def test_published_kcis_sharing_an_id_are_both_handled_and_still_deduplicated(
+    published: dict[str, bytes],
+) -> None:
+    receiver = KciReceiver(verifier=NoAuth())
+    seen: list[str] = []
+    receiver.on_any(lambda kci: seen.append(str(kci.entity_status)))
+    sent = published["service-test-sent-to-supplier"]
+    failed = published["service-test-failed-to-send"]
+    assert json.loads(sent)["id"] == json.loads(failed)["id"]
+
+    for payload in (sent, failed, sent, failed):
+        assert receiver.handle("POST", {}, payload).status == 204
+    assert seen == ["SENT_TO_SUPPLIER", "FAILED_TO_SEND"]
+
+
 def test_handler_failure_answers_500_and_the_redelivery_is_handled(
     receiver: KciReceiver, make_kci: KciFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
