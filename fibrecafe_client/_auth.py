@@ -186,7 +186,7 @@ class ClientCredentialsAuth(httpx.Auth):
 
     # -- the token request: pure building and parsing ---------------------------------------
 
-    def build_token_request(self) -> httpx.Request:
+    def build_token_request(self, timeout: httpx.Timeout | None = None) -> httpx.Request:
         """The ``POST`` to the token endpoint (form body, client authentication)."""
         form = {"grant_type": "client_credentials"}
         if self._scope:
@@ -209,7 +209,7 @@ class ClientCredentialsAuth(httpx.Auth):
             self._token_url,
             headers=headers,
             content=urlencode(form).encode(),
-            extensions={"timeout": self._timeout.as_dict()},
+            extensions={"timeout": (timeout or self._timeout).as_dict()},
         )
 
     def _scrub(self, text: str | None) -> str | None:
@@ -323,7 +323,7 @@ class ClientCredentialsAuth(httpx.Auth):
         def attempt() -> Outcome:
             sent.append(self._clock())
             try:
-                return send(self.build_token_request())
+                return send(self.build_token_request(retry.cap_timeout(self._timeout)))
             except TRANSPORT_ERRORS as exc:
                 return exc
 
@@ -340,7 +340,7 @@ class ClientCredentialsAuth(httpx.Auth):
         async def attempt() -> Outcome:
             sent.append(self._clock())
             try:
-                return await asend(self.build_token_request())
+                return await asend(self.build_token_request(retry.cap_timeout(self._timeout)))
             except TRANSPORT_ERRORS as exc:
                 return exc
 

@@ -65,6 +65,7 @@ ENV_SCOPE: Final = "FIBRECAFE_SCOPE"
 _AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+_HOST = re.compile(r"^[A-Za-z0-9._~\-:\[\]]+$")  # a name, an IPv4 or an IPv6 address
 _SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$")
 # Headers the SDK owns; setting them by hand would break auth or request correlation.
 _RESERVED_HEADERS: Final[Mapping[str, str]] = {
@@ -158,11 +159,15 @@ def _check_url(name: str, value: object, *, allow_insecure_http: bool) -> str:
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{name} is not a valid URL ({exc})") from None
+        # httpx quotes URL parts in its messages: never echo them when userinfo may be there.
+        detail = "" if "@" in str(value) else f" ({exc})"
+        raise ConfigurationError(f"{name} is not a valid URL{detail}") from None
     # Never echo a URL that carries credentials: show it without its userinfo.
     shown = str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
     if url.scheme not in ("https", "http") or not url.host:
         raise ConfigurationError(f"{name} must be an absolute http(s) URL, got {shown!r}")
+    if not _HOST.match(url.raw_host.decode("ascii")) or not 0 < (url.port or 443) < 65536:
+        raise ConfigurationError(f"{name} has an invalid host or port, got {shown!r}")
     if url.userinfo:
         raise ConfigurationError(
             f"{name} must not contain credentials ({shown!r}); pass client_id and client_secret"

@@ -111,7 +111,8 @@ def create_call(
 ) -> Call:
     """The validated ``POST /service-tests`` call (pure; raises RequestValidationError)."""
     if not isinstance(problem_type, str):
-        raise _invalid("problem_type", f"expected a ProblemType or str, not {type(problem_type)}")
+        kind = type(problem_type).__name__
+        raise _invalid("problem_type", f"expected a ProblemType or str, not {kind}")
     if isinstance(characteristics, ServiceTestCharacteristics):
         try:
             characteristics.check_for(problem_type)
