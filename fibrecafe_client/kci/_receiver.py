@@ -406,7 +406,7 @@ class KciReceiver:
                 500, ErrorCode.TENANT_FAULT, ["the tenant failed to process the KCI"]
             )
             _log.error(
-                "KCI %s: handler failed (%s); answered 500 so it is redelivered (error uuid %s)",
+                "KCI %s: handling failed (%s); answered 500 so it is redelivered (error uuid %s)",
                 kci.id,
                 type(exc).__name__,
                 response.error_uuid,
