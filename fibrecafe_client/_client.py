@@ -173,8 +173,10 @@ class FibreCafe(_ClientBase):
     ``FIBRECAFE_CLIENT_SECRET``, ``FIBRECAFE_ENVIRONMENT`` / ``FIBRECAFE_BASE_URL``,
     ``FIBRECAFE_TOKEN_URL`` and ``FIBRECAFE_SCOPE``; a missing or invalid one raises
     :class:`~fibrecafe_client.ConfigurationError` here. ``max_retries`` overrides the count of
-    ``retry``. ``sleep`` and ``clock`` (the wait between retries and polls, and the monotonic
-    clock) exist for tests.
+    ``retry``. An ``http_client`` you pass (for proxies, TLS, transports) is used for every
+    request, token requests included, with the SDK's own headers, auth and timeouts, and is
+    never closed by the SDK. ``sleep`` and ``clock`` (the wait between retries and polls, and
+    the monotonic clock) exist for tests.
     """
 
     service_tests: ServiceTests
