@@ -17,6 +17,8 @@ Quick start::
 Results also arrive as KCI webhooks: see :func:`parse_kci` and :class:`KciReceiver`.
 """
 
+from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
+from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -39,32 +41,6 @@ from .errors import (
     TokenError,
     UnprocessableEntityError,
 )
-from .models import (
-    Characteristic,
-    EntityType,
-    ErrorCode,
-    GatewayError,
-    InformationType,
-    OutcomeResult,
-    ProblemType,
-    ServiceSpecification,
-    ServiceTest,
-    ServiceTestCharacteristics,
-    ServiceTestMeasure,
-    ServiceTestOutcome,
-    ServiceTestResult,
-    ServiceTestStatus,
-    UpdateType,
-)
-
-# --- core client (issue 2) ---
-from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
-from ._retry import RetryPolicy
-from .resources import AsyncServiceTests, ServiceTests
-
-# --- end core client ---
-
-# --- KCIs (issue 3) ---
 from .kci import (
     BasicAuthVerifier,
     BearerTokenVerifier,
@@ -89,58 +65,48 @@ from .kci import (
     SupplierNote,
     parse_kci,
 )
-
-# --- end KCIs ---
+from .models import (
+    Characteristic,
+    EntityType,
+    ErrorCode,
+    GatewayError,
+    InformationType,
+    OutcomeResult,
+    ProblemType,
+    ServiceSpecification,
+    ServiceTest,
+    ServiceTestCharacteristics,
+    ServiceTestMeasure,
+    ServiceTestOutcome,
+    ServiceTestResult,
+    ServiceTestStatus,
+    UpdateType,
+)
+from .resources import AsyncServiceTests, ServiceTests
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncFibreCafe",
+    "AsyncServiceTests",
     "AuthenticationError",
     "BadRequestError",
+    "BasicAuthVerifier",
+    "BearerTokenVerifier",
     "Characteristic",
     "ConfigurationError",
     "EntityType",
     "ErrorCode",
+    "FibreCafe",
     "FibreCafeError",
     "GatewayError",
-    "InformationType",
-    "InternalServerError",
-    "KciParseError",
-    "NotFoundError",
-    "OutcomeResult",
-    "PermissionDeniedError",
-    "ProblemType",
-    "RateLimitError",
-    "RequestValidationError",
-    "ResponseValidationError",
-    "ServiceSpecification",
-    "ServiceTest",
-    "ServiceTestCharacteristics",
-    "ServiceTestMeasure",
-    "ServiceTestOutcome",
-    "ServiceTestResult",
-    "ServiceTestStatus",
-    "ServiceTestWaitTimeout",
-    "ServiceUnavailableError",
-    "TokenError",
-    "UnprocessableEntityError",
-    "UpdateType",
-    "__version__",
-    # core client names are appended below by the core block
-    "AsyncFibreCafe",
-    "AsyncServiceTests",
-    "FibreCafe",
-    "RetryPolicy",
-    "ServiceTests",
-    "TokenInfo",
-    # KCI names are appended below by the KCI block
-    "BasicAuthVerifier",
-    "BearerTokenVerifier",
     "GenericKci",
     "InMemoryKciStore",
     "InMemorySequenceStore",
+    "InformationType",
+    "InternalServerError",
     "JwtVerifier",
     "Kci",
     "KciAction",
@@ -148,14 +114,38 @@ __all__ = [
     "KciClaim",
     "KciDelivery",
     "KciInformation",
+    "KciParseError",
     "KciReceiver",
     "KciResponse",
     "KciStore",
     "KciVerifier",
     "KciWsgiApp",
     "NoAuth",
+    "NotFoundError",
+    "OutcomeResult",
+    "PermissionDeniedError",
+    "ProblemType",
+    "RateLimitError",
+    "RequestValidationError",
+    "ResponseValidationError",
+    "RetryPolicy",
     "SequenceStore",
+    "ServiceSpecification",
+    "ServiceTest",
+    "ServiceTestCharacteristics",
     "ServiceTestKci",
+    "ServiceTestMeasure",
+    "ServiceTestOutcome",
+    "ServiceTestResult",
+    "ServiceTestStatus",
+    "ServiceTestWaitTimeout",
+    "ServiceTests",
+    "ServiceUnavailableError",
     "SupplierNote",
+    "TokenError",
+    "TokenInfo",
+    "UnprocessableEntityError",
+    "UpdateType",
+    "__version__",
     "parse_kci",
 ]
