@@ -30,6 +30,7 @@ from ._asgi import (
     drop_connection,
     read_request,
     send_response,
+    server_transport,
 )
 from ._config import SandboxConfig, Webhook
 from ._delivery import KciDelivery
@@ -183,14 +184,16 @@ class SandboxApp:
         self._loop_thread = threading.get_ident()
         self._closing = asyncio.Event()
 
-    def _on_loop(self, make: Callable[[], Coroutine[Any, Any, None]], timeout: float) -> None:
+    def _on_loop(self, make: Callable[[], Coroutine[Any, Any, None]], timeout: float) -> bool:
+        """Run ``make()`` on the serving loop; False (nothing run) when no loop is serving."""
         loop = self._loop
         if loop is None or loop.is_closed() or not loop.is_running():
-            return  # nothing can be running: every task lives on that loop
+            return False  # nothing can be running: every task lives on that loop
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("called from the sandbox's own event loop: await the a* method")
         future = asyncio.run_coroutine_threadsafe(make(), loop)
         future.result(timeout + 1.0)
+        return True
 
     async def areset(self, grace: float = 5.0) -> None:
         """Reset on the event loop: see :meth:`reset`."""
@@ -211,8 +214,8 @@ class SandboxApp:
         every fault knob and the start-up webhooks, and zeroes the counters. Issued tokens stay
         valid and test ids keep increasing.
         """
-        self._on_loop(lambda: self.areset(timeout), timeout)
-        self._reset_state()
+        if not self._on_loop(lambda: self.areset(timeout), timeout):
+            self._reset_state()
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Shut down on the event loop: see :meth:`close`."""
@@ -296,8 +299,11 @@ class SandboxApp:
             return
         fault = self.faults.take(endpoint)
         if fault == "drop":
-            if await drop_connection(send):
+            transport = server_transport(send)
+            if transport is not None:
+                # counted first: the client may look at the counters as soon as it is cut off
                 self.counters.record_request(request.method, route, DROPPED)
+                await drop_connection(transport)
                 return
             logger.warning("this ASGI server cannot drop connections; answering 502 instead")
             fault = FailureSpec(502)

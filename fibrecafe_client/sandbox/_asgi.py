@@ -20,6 +20,7 @@ __all__ = [
     "drop_connection",
     "read_request",
     "send_response",
+    "server_transport",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -117,18 +118,19 @@ async def send_response(send: Send, response: Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def drop_connection(send: Send) -> bool:
-    """Close the client's connection without sending any response.
+def server_transport(send: Send) -> asyncio.Transport | None:
+    """The server's transport behind ``send``, or None when it cannot be reached.
 
-    ASGI has no message for this, so the server's transport is reached through the bound
-    ``send`` of uvicorn's request cycle. Returns False when that is not possible (another
-    server): the caller then has to answer some other way.
+    ASGI has no message for "hang up without answering", so the transport is reached through
+    the bound ``send`` of uvicorn's request cycle. Other servers give None.
     """
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None or not isinstance(transport, asyncio.Transport):
-        return False
+    return transport if isinstance(transport, asyncio.Transport) else None
+
+
+async def drop_connection(transport: asyncio.Transport) -> None:
+    """Close the client's connection without sending any response."""
     transport.close()
     # Let the server notice the lost connection, so it does not try to answer for us.
     for _ in range(3):
         await asyncio.sleep(0)
-    return True
