@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from fibrecafe_client._loopback import LoopbackServer, serve_asgi
+from fibrecafe_client.kci import Kci, parse_kci
 
 from ._asgi import ClientGone, Receive, Response, Scope, Send, read_request, send_response
 from ._config import Webhook
@@ -75,13 +76,9 @@ class CapturedKci:
         """The delivery's ``X-Conversation-ID``."""
         return self.headers.get("x-conversation-id")
 
-    def parse(self) -> Any:
-        """The KCI parsed by the SDK's ``parse_kci`` (needs the KCI module)."""
-        import fibrecafe_client  # noqa: PLC0415 - parse_kci is optional at import time
-
-        parse_kci: Callable[[bytes], Any] | None = getattr(fibrecafe_client, "parse_kci", None)
-        if parse_kci is None:
-            raise RuntimeError("fibrecafe_client.parse_kci is not available in this version")
+    def parse(self) -> Kci:
+        """The KCI parsed by the SDK's :func:`~fibrecafe_client.parse_kci` (raises
+        :class:`~fibrecafe_client.KciParseError` when it is not a valid KCI)."""
         return parse_kci(self.raw)
 
 
