@@ -8,8 +8,8 @@ How it behaves:
   ``anyio.Lock``, which also works when the client is used from a second event loop) need a
   token at once, exactly one token request is made and the others wait for it;
 - a failing token endpoint is retried by the one fetch (with the client's retry policy) and its
-  final failure is handed to every caller that was waiting for it: no stampede, no N serial
-  retries;
+  final failure is handed to every caller that was waiting for it, and to those arriving in
+  the following second: no stampede, no N serial retries;
 - a 401 from the API clears the token only if it is still the one that was refused
   (compare-and-clear), fetches a new one (single flight again) and replays the request once;
 - locks are held around the token fetch only, never across a ``yield`` of the auth flow, so a
@@ -53,6 +53,8 @@ __all__ = ["AccessToken", "ClientCredentialsAuth"]
 MISSING_EXPIRY_TTL: Final = 60.0
 #: Refresh this long before expiry at most (and never earlier than 10% of the lifetime).
 DEFAULT_REFRESH_LEEWAY: Final = 60.0
+#: A failed fetch is also the answer for callers arriving this many seconds after it.
+FAILURE_COOLDOWN: Final = 1.0
 _REDACTED: Final = "[redacted]"
 
 
@@ -158,6 +160,7 @@ class ClientCredentialsAuth(httpx.Auth):
         # waited while a fetch failed takes that failure instead of fetching again.
         self._generation = 0
         self._last_error: TokenError | None = None
+        self._failed_until = 0.0
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
@@ -360,13 +363,18 @@ class ClientCredentialsAuth(httpx.Auth):
         return token if self._clock() < token.refresh_at else None
 
     def _shared_failure(self, seen: int) -> TokenError | None:
-        if self._generation != seen and self._last_error is not None:
+        """The last fetch's failure, for those who waited on it or came just after it."""
+        if self._last_error is None:
+            return None
+        if self._generation != seen or self._clock() < self._failed_until:
             return copy.copy(self._last_error)
         return None
 
     def _record(self, token: AccessToken | None, error: TokenError | None) -> None:
         if token is not None:
             self._token = token
+        if error is not None:
+            self._failed_until = self._clock() + FAILURE_COOLDOWN
         self._last_error = error
         self._generation += 1
 

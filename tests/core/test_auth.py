@@ -230,8 +230,13 @@ async def test_token_outage_failure_is_shared_by_50_coroutines(
     assert gateway["token"].call_count == RetryPolicy().max_attempts  # bounded by the policy
     assert all(isinstance(o, TokenError) and o.status_code == 503 for o in outcomes)
     assert not api.called
-    # Not poisoned: once the endpoint is back, the next call fetches again.
+    # A caller arriving just after the failure shares it too (a short cooldown)...
     gateway["token"].respond(200, json=token_json())
+    with pytest.raises(TokenError):
+        await client.service_tests.get(123)
+    assert gateway["token"].call_count == RetryPolicy().max_attempts
+    # ...but the failure is not forever: after the cooldown the next call fetches again.
+    clock.advance(auth_module.FAILURE_COOLDOWN)
     await client.service_tests.get(123)
     assert gateway["token"].call_count == RetryPolicy().max_attempts + 1
 

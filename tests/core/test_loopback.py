@@ -18,6 +18,7 @@ pytestmark = pytest.mark.network
 
 #: Short enough to keep the suite fast, long enough for a loaded 2-core box to answer a token.
 READ_TIMEOUT = 0.3
+SLOW = httpx.Timeout(5.0, read=READ_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +63,12 @@ async def test_post_read_timeout_is_sent_once_and_reported_as_maybe_created(
     make_client: MakeClient, app: TinyGateway, base_url: str
 ) -> None:
     app.delays["POST"] = 5.0  # bounded: released at teardown
-    client = make_client(base_url=base_url, timeout=httpx.Timeout(5.0, read=READ_TIMEOUT))
+    client = make_client(base_url=base_url)
     with pytest.raises(APITimeoutError) as info:
-        await resolve(client.service_tests.create(**CREATE_ARGS, conversation_id="conv-real"))
+        # a per-call timeout: the token request keeps the client's generous one
+        await resolve(
+            client.service_tests.create(**CREATE_ARGS, conversation_id="conv-real", timeout=SLOW)
+        )
     assert app.counts["POST /v1/service-tests"] == 1
     err = info.value
     assert err.outcome_unknown
@@ -77,11 +81,9 @@ async def test_get_read_timeout_is_retried(
     make_client: MakeClient, app: TinyGateway, base_url: str
 ) -> None:
     app.delays["GET"] = 5.0
-    client = make_client(
-        base_url=base_url, timeout=httpx.Timeout(5.0, read=READ_TIMEOUT), max_retries=1
-    )
+    client = make_client(base_url=base_url, max_retries=1)
     with pytest.raises(APITimeoutError) as info:
-        await resolve(client.service_tests.get(123))
+        await resolve(client.service_tests.get(123, timeout=SLOW))
     assert app.counts["GET /v1/service-tests/123"] == 2
     assert info.value.attempts == 2
     assert not info.value.outcome_unknown

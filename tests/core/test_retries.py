@@ -198,7 +198,8 @@ async def test_retry_after_http_date_is_the_wait(
     gateway.get(GET_PATH).mock(side_effect=[httpx.Response(503, headers={"Retry-After": when}), OK])
     await resolve(make_client().service_tests.get(123))
     assert len(clock.sleeps) == 1
-    assert 28.0 <= clock.sleeps[0] <= 30.0  # HTTP-dates have whole seconds
+    # whole seconds, minus however long a loaded machine took to get here: never the backoff
+    assert 25.0 <= clock.sleeps[0] <= 30.0
 
 
 async def test_retry_after_is_capped(
