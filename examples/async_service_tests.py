@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+from _local_sandbox import credentials_configured, start_sandbox
+
 from fibrecafe_client import (
     AsyncFibreCafe,
     FibreCafeError,
@@ -25,7 +27,12 @@ from fibrecafe_client import (
 
 
 def make_client() -> AsyncFibreCafe:
-    """The client this example uses when none is given: the one place choosing the gateway."""
+    """The client this example uses when none is given: the one place choosing the gateway.
+
+    Without credentials in the environment it runs against a local sandbox gateway.
+    """
+    if not credentials_configured():
+        return AsyncFibreCafe(**start_sandbox().client_kwargs())
     return AsyncFibreCafe()
 
 

@@ -6,8 +6,10 @@ The gateway and credentials come from environment variables::
         python examples/create_service_test.py
 
 (``FIBRECAFE_BASE_URL=http://127.0.0.1:8123/v1`` instead of ``FIBRECAFE_ENVIRONMENT`` for a
-local gateway). What to test comes from ``FIBRECAFE_SERVICE_ID``, ``FIBRECAFE_SUPPLIER``,
-``FIBRECAFE_SERVICE_SPEC`` and, on CVT, ``FIBRECAFE_SCENARIO`` (sent as ``X-Scenario``).
+local gateway). With no credentials set it starts the SDK's sandbox gateway and runs there.
+What to test comes from ``FIBRECAFE_SERVICE_ID``, ``FIBRECAFE_SUPPLIER``,
+``FIBRECAFE_SERVICE_SPEC`` and, on CVT or the sandbox, ``FIBRECAFE_SCENARIO`` (sent as
+``X-Scenario``).
 ``FIBRECAFE_LOG=info`` shows retries; ``debug`` shows every attempt.
 """
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+
+from _local_sandbox import credentials_configured, start_sandbox
 
 from fibrecafe_client import (
     APIError,
@@ -27,7 +31,12 @@ from fibrecafe_client import (
 
 
 def make_client() -> FibreCafe:
-    """The client this example uses when none is given: the one place choosing the gateway."""
+    """The client this example uses when none is given: the one place choosing the gateway.
+
+    Without credentials in the environment it runs against a local sandbox gateway.
+    """
+    if not credentials_configured():
+        return FibreCafe(**start_sandbox().client_kwargs())
     return FibreCafe()
 
 

@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Route
@@ -117,7 +118,21 @@ def create_app(env: Mapping[str, str] | None = None) -> FastAPI:
     return app
 
 
+def _receiver_of(app: Any) -> KciReceiver:
+    receiver: KciReceiver = app.state.kci_receiver
+    return receiver
+
+
 if __name__ == "__main__":
+    if "FIBRECAFE_KCI_AUTH" not in os.environ:
+        # Nothing configured: serve this receiver on loopback and let a local sandbox gateway
+        # deliver a service test's KCIs to it, then exit.
+        from _local_sandbox import exercise_receiver
+
+        from fibrecafe_client.sandbox import serve_asgi
+
+        logging.basicConfig(level=logging.INFO)
+        raise SystemExit(exercise_receiver(create_app, _receiver_of, serve_asgi))
     import uvicorn
 
     logging.basicConfig(level=logging.INFO)

@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -101,7 +102,21 @@ def create_app(env: Mapping[str, str] | None = None) -> Flask:
     return app
 
 
+def _receiver_of(app: Any) -> KciReceiver:
+    receiver: KciReceiver = app.extensions["kci_receiver"]
+    return receiver
+
+
 if __name__ == "__main__":
+    if "FIBRECAFE_KCI_AUTH" not in os.environ:
+        # Nothing configured: serve this receiver on loopback and let a local sandbox gateway
+        # deliver a service test's KCIs to it, then exit.
+        from _local_sandbox import exercise_receiver
+
+        from fibrecafe_client.sandbox import serve_wsgi
+
+        logging.basicConfig(level=logging.INFO)
+        raise SystemExit(exercise_receiver(create_app, _receiver_of, serve_wsgi))
     logging.basicConfig(level=logging.INFO)
     create_app().run(
         host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8080"))

@@ -10,8 +10,11 @@ knobs for tests. Serving it needs uvicorn (``pip install 'fibrecafe-client[sandb
     with Sandbox.start(webhooks=["http://127.0.0.1:9000/kcis"]) as sb:
         print(sb.base_url, sb.client_id, sb.client_secret)
 
+``serve_asgi`` / ``serve_wsgi`` run your own app (a KCI receiver, say) on loopback beside it.
 See ``docs/sandbox.md``.
 """
+
+from fibrecafe_client._loopback import LoopbackServer, serve_asgi, serve_wsgi
 
 from ._app import SandboxApp
 from ._capture import CapturedKci, KciCapture
@@ -43,6 +46,7 @@ __all__ = [
     "FaultTarget",
     "Faults",
     "KciCapture",
+    "LoopbackServer",
     "Sandbox",
     "SandboxApp",
     "SandboxConfig",
@@ -51,6 +55,8 @@ __all__ = [
     "Webhook",
     "create_app",
     "run_forever",
+    "serve_asgi",
+    "serve_wsgi",
 ]
 
 
