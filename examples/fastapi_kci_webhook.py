@@ -19,54 +19,25 @@ or ``python examples/fastapi_kci_webhook.py``. Importing this module starts noth
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Route
 
 from fibrecafe_client import (
-    BasicAuthVerifier,
-    BearerTokenVerifier,
-    ConfigurationError,
     EntityType,
     GenericKci,
-    JwtVerifier,
     Kci,
     KciReceiver,
-    KciVerifier,
-    NoAuth,
     ServiceTestKci,
     ServiceTestStatus,
+    verifier_from_env,
 )
 
 log = logging.getLogger("kci_webhook")
-
-
-def verifier_from_env(env: Mapping[str, str]) -> KciVerifier:
-    """The verifier chosen by ``FIBRECAFE_KCI_AUTH`` and its settings."""
-    mode = env.get("FIBRECAFE_KCI_AUTH", "").strip().lower()
-    try:
-        if mode == "basic":
-            return BasicAuthVerifier(env["FIBRECAFE_KCI_USERNAME"], env["FIBRECAFE_KCI_PASSWORD"])
-        if mode == "bearer":
-            return BearerTokenVerifier(env["FIBRECAFE_KCI_TOKEN"].split(","))
-        if mode == "jwt":
-            text = env.get("FIBRECAFE_KCI_JWKS") or Path(env["FIBRECAFE_KCI_JWKS_FILE"]).read_text()
-            return JwtVerifier(
-                json.loads(text),
-                issuer=env["FIBRECAFE_KCI_ISSUER"],
-                audience=env["FIBRECAFE_KCI_AUDIENCE"].split(","),
-            )
-    except KeyError as missing:
-        raise ConfigurationError(f"FIBRECAFE_KCI_AUTH={mode} needs {missing.args[0]}") from None
-    if mode == "none":
-        return NoAuth()
-    raise ConfigurationError("set FIBRECAFE_KCI_AUTH to basic, bearer, jwt or none")
 
 
 def build_receiver(env: Mapping[str, str]) -> KciReceiver:

@@ -64,6 +64,7 @@ from .kci import (
     ServiceTestKci,
     SupplierNote,
     parse_kci,
+    verifier_from_env,
 )
 from .models import (
     Characteristic,
@@ -148,4 +149,5 @@ __all__ = [
     "UpdateType",
     "__version__",
     "parse_kci",
+    "verifier_from_env",
 ]

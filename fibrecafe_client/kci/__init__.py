@@ -18,6 +18,7 @@ from ._auth import (
     KciVerifier,
     NoAuth,
 )
+from ._env import verifier_from_env
 from ._http import HeadersInput, KciResponse, normalise_headers
 from ._models import (
     GENERIC_TERMINAL_STATUSES,
@@ -66,4 +67,5 @@ __all__ = [
     "normalise_headers",
     "parse_kci",
     "try_parse_kci",
+    "verifier_from_env",
 ]

@@ -202,10 +202,15 @@ class JwtVerifier:
 
 
 def _import_keys(keys: Any) -> Any:
-    from joserfc.jwk import KeySet, import_key  # noqa: PLC0415 - see JwtVerifier
+    """Import a JWKS or JWK mapping; an unusable one is a ValueError, not a joserfc error."""
+    from joserfc.errors import JoseError  # noqa: PLC0415 - see JwtVerifier
+    from joserfc.jwk import KeySet, import_key  # noqa: PLC0415
 
-    if isinstance(keys, Mapping):
+    if not isinstance(keys, Mapping):
+        return keys
+    try:
         if "keys" in keys:
             return KeySet.import_key_set(dict(keys))  # type: ignore[arg-type]
         return import_key(dict(keys))
-    return keys
+    except (JoseError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"keys is not a usable JWK or JWKS ({type(exc).__name__})") from None

@@ -1,0 +1,66 @@
+"""Choose the KCI receiver's verifier from environment variables (twelve-factor deployments)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from fibrecafe_client.errors import ConfigurationError
+
+from ._auth import BasicAuthVerifier, BearerTokenVerifier, JwtVerifier, KciVerifier, NoAuth
+
+__all__ = ["verifier_from_env"]
+
+
+def verifier_from_env(
+    env: Mapping[str, str] | None = None, *, prefix: str = "FIBRECAFE_KCI_"
+) -> KciVerifier:
+    """The verifier described by ``<prefix>AUTH`` and its settings (default: ``os.environ``).
+
+    - ``AUTH=basic``: ``USERNAME`` and ``PASSWORD``;
+    - ``AUTH=bearer``: ``TOKEN`` (comma-separated to accept several while rotating);
+    - ``AUTH=jwt``: ``JWKS`` (the key set as JSON) or ``JWKS_FILE``, plus ``ISSUER`` and
+      ``AUDIENCE`` (comma-separated);
+    - ``AUTH=none``: no check, for a receiver behind a proxy that already authenticates the
+      gateway (e.g. with mutual TLS).
+
+    Raises :class:`~fibrecafe_client.ConfigurationError` naming the missing or invalid setting
+    (never its value).
+    """
+    source = os.environ if env is None else env
+    mode = source.get(f"{prefix}AUTH", "").strip().lower()
+
+    def need(name: str) -> str:
+        value = source.get(prefix + name, "")
+        if not value:
+            raise ConfigurationError(f"{prefix}AUTH={mode} needs {prefix}{name}")
+        return value
+
+    if mode == "basic":
+        return BasicAuthVerifier(need("USERNAME"), need("PASSWORD"))
+    if mode == "bearer":
+        return BearerTokenVerifier([t.strip() for t in need("TOKEN").split(",") if t.strip()])
+    if mode == "jwt":
+        text = source.get(prefix + "JWKS") or _read(need("JWKS_FILE"), prefix)
+        try:
+            keys = json.loads(text)
+        except ValueError:
+            raise ConfigurationError(f"{prefix}JWKS is not valid JSON") from None
+        issuer = need("ISSUER")
+        audience = [a.strip() for a in need("AUDIENCE").split(",") if a.strip()]
+        try:
+            return JwtVerifier(keys, issuer=issuer, audience=audience)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{prefix}JWKS is not a usable key set: {exc}") from None
+    if mode == "none":
+        return NoAuth()
+    raise ConfigurationError(f"set {prefix}AUTH to basic, bearer, jwt or none")
+
+
+def _read(path: str, prefix: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {prefix}JWKS_FILE: {exc.strerror}") from None
