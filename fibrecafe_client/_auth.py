@@ -37,7 +37,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NoReturn
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import anyio
 import httpx
@@ -216,11 +216,24 @@ class ClientCredentialsAuth(httpx.Auth):
         )
 
     def _scrub(self, text: str | None) -> str | None:
+        """``text`` without the secret in any form it was sent in, nor the cached token.
+
+        A token endpoint may echo what it received: the raw or form-encoded secret, or the
+        Basic header value (which decodes to the secret).
+        """
         if text is None:
             return None
-        text = text.replace(self._secret, _REDACTED)
+        pair = f"{_form_encode(self._client_id)}:{_form_encode(self._secret)}"
+        forms = [
+            base64.b64encode(pair.encode()).decode(),
+            self._secret,
+            _form_encode(self._secret),
+            quote_plus(self._secret),
+        ]
         if self._token is not None:
-            text = text.replace(self._token.value, _REDACTED)
+            forms.append(self._token.value)
+        for form in forms:
+            text = text.replace(form, _REDACTED)
         return text
 
     def _token_from(self, response: httpx.Response, sent_at: float) -> AccessToken:

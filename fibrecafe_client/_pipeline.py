@@ -17,7 +17,7 @@ import logging
 import platform
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
@@ -62,6 +62,7 @@ USER_AGENT: Final = (
     f"fibrecafe-client/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
 )
 _REDACTED_AUTH: Final = "[redacted]"
+_MIN_SCRUBBED: Final = 8  # shorter "tokens" are not scrubbed from text (too many false hits)
 _MAX_LISTED_ERRORS: Final = 10
 _SNIPPET: Final = 120
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -192,12 +193,34 @@ def read_error_body(
     return code, messages, error_uuid, "error body not in the documented shape"
 
 
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, _REDACTED_AUTH)
+    return text
+
+
 def status_error(
-    response: httpx.Response, *, call: Call, request_id: str | None, attempts: int
+    response: httpx.Response,
+    *,
+    call: Call,
+    request_id: str | None,
+    attempts: int,
+    secrets: Sequence[str] = (),
 ) -> APIStatusError:
-    """The typed exception for a non-success response (pure)."""
+    """The typed exception for a non-success response (pure).
+
+    ``secrets`` (the bearer tokens sent) are replaced by ``[redacted]`` wherever the body
+    echoes them: a proxy or gateway that reflects the request must not put a token in the
+    error text.
+    """
     status = response.status_code
     code, messages, error_uuid, detail = read_error_body(response)
+    if secrets:
+        messages = [_scrub(m, secrets) for m in messages]
+        detail = detail and _scrub(detail, secrets)
+        error_uuid = error_uuid and _scrub(error_uuid, secrets)
+        if code is not None and not isinstance(code, ErrorCode):
+            code = _scrub(code, secrets)
     message = f"{response.reason_phrase or 'HTTP error'} ({call.method} {call.path})"
     if detail:
         message += f"; {detail}"
@@ -294,6 +317,8 @@ class _Run:
         self.attempts = 0
         self.request: httpx.Request | None = None
         self.request_id: str | None = None
+        # Bearer tokens this call sent: scrubbed from error text if the gateway echoes them.
+        self.tokens: list[str] = []
         self.retry = CallRetry(
             settings.retry,
             classify=self._classify,
@@ -326,6 +351,9 @@ class _Run:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("request headers: %s", redact_headers(request.headers.items()))
         if "Authorization" in request.headers:
+            token = request.headers["Authorization"].partition(" ")[2].strip()
+            if len(token) >= _MIN_SCRUBBED and token != _REDACTED_AUTH:
+                self.tokens.append(token)
             # Errors and results keep the response (and so this request): drop the token.
             request.headers["Authorization"] = _REDACTED_AUTH
         return outcome
@@ -378,7 +406,9 @@ class _Run:
         if isinstance(outcome, httpx.Response):
             if outcome.is_success:
                 return parse_model(outcome, model, call=call, request_id=rid, attempts=attempts)
-            raise status_error(outcome, call=call, request_id=rid, attempts=attempts)
+            raise status_error(
+                outcome, call=call, request_id=rid, attempts=attempts, secrets=self.tokens
+            )
         raise connection_error(
             outcome, call=call, request=self.request, request_id=rid, attempts=attempts
         ) from outcome

@@ -44,12 +44,27 @@ _MAY_EXIST = (
     "The request may have reached the gateway, so it was not resent: the service test may "
     "exist. Reconcile with the KCIs or support using conversation id {cid}."
 )
+# What str(err) shows of text that came from the other side (the attributes keep it all).
+_MAX_SHOWN_CHARS = 300
+_MAX_SHOWN_MESSAGES = 10
+
+
+def _clip(text: str) -> str:
+    if len(text) <= _MAX_SHOWN_CHARS:
+        return text
+    return f"{text[:_MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = "; ".join(_clip(item) for item in items[:_MAX_SHOWN_MESSAGES])
+    more = len(items) - _MAX_SHOWN_MESSAGES
+    return shown + (f" (and {more} more)" if more > 0 else "")
 
 
 def _ids(request_id: str | None, conversation_id: str | None, uuid: str | None = None) -> str:
     parts = []
     if uuid:
-        parts.append(f"error uuid={uuid}")
+        parts.append(f"error uuid={_clip(uuid)}")
     if request_id:
         parts.append(f"request id={request_id}")
     if conversation_id:
@@ -177,10 +192,10 @@ class APIStatusError(APIError):
     def _render(self) -> str:
         head = f"{self.status_code}"
         if self.code:
-            head += f" {self.code}"
+            head += f" {_clip(self.code)}"
         text = f"{head}: {self.message}"
         if self.messages:
-            text += " - " + "; ".join(self.messages)
+            text += " - " + _listed(self.messages)
         if self.outcome_unknown:
             text += ". " + _MAY_EXIST.format(cid=self.conversation_id)
         return text + _ids(self.request_id, self.conversation_id, self.uuid)
@@ -324,8 +339,8 @@ class TokenError(FibreCafeError):
         if self.status_code is not None:
             text = f"{self.status_code}: {text}"
         if self.error:
-            text += f" (error={self.error}"
-            text += f": {self.description})" if self.description else ")"
+            text += f" (error={_clip(self.error)}"
+            text += f": {_clip(self.description)})" if self.description else ")"
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:
