@@ -62,11 +62,13 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
+        """``http://HOST:PORT`` of the server (IPv6 hosts in brackets), no trailing slash."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
     def running(self) -> bool:
+        """True while the server thread is alive."""
         return self._thread.is_alive()
 
     def stop(self) -> None:

@@ -229,7 +229,7 @@ class PermissionDeniedError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """404: no such resource (``NOT_FOUND``)."""
+    """404: no such resource (``NOT_FOUND``), e.g. an unknown service test id."""
 
     expected_status = 404
 

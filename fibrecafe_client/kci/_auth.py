@@ -76,7 +76,7 @@ class NoAuth:
     """
 
     def verify(self, headers: Mapping[str, str]) -> str | None:
-        """Always accept."""
+        """Accept every request (None: no refusal reason); the proxy in front checked it."""
         return None
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ _DAY: Final = 86_400.0
 
 
 class KciClaim(StrEnum):
-    """The answer of :meth:`KciStore.claim`."""
+    """The answer of :meth:`KciStore.claim`: who handles a KCI delivered more than once."""
 
     #: This caller now owns the KCI and must ``commit`` or ``release`` it.
     CLAIMED = "claimed"

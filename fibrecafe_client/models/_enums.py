@@ -101,7 +101,7 @@ class ErrorCode(StrEnum):
 
 
 class UpdateType(StrEnum):
-    """``updateType`` of a KCI envelope."""
+    """``updateType`` of a KCI envelope: informational, action required, or an error."""
 
     INFORMATIONAL = "INFORMATIONAL"
     ACTION_REQUIRED = "ACTION_REQUIRED"

@@ -30,6 +30,7 @@ CVT_KCI_DELAY: Final = 30.0
 #: Credentials the sandbox accepts unless configured otherwise. They guard nothing: the
 #: sandbox only listens on loopback and holds only fake data.
 DEFAULT_CLIENT_ID: Final = "sandbox-client"
+#: The client secret the sandbox accepts unless configured otherwise (see above).
 DEFAULT_CLIENT_SECRET: Final = "sandbox-secret"  # noqa: S105 - a published dev credential
 #: The scope the sandbox grants, shaped like the gateway's ``com.fibregateway.<env>/...``.
 DEFAULT_SCOPE: Final = "com.fibregateway.sandbox/tenant.all.all"

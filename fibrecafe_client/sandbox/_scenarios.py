@@ -55,6 +55,7 @@ class Scenario(StrEnum):
         return plan_for(self)[-1].status
 
 
+#: The scenario of a test created without ``X-Scenario`` (as on CVT).
 DEFAULT_SCENARIO: Final = Scenario.GREEN
 #: CVT's documented default for ``X-Problem-Code``.
 DEFAULT_PROBLEM_CODE: Final = "UNKNOWN_FAULT"
