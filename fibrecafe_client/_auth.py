@@ -343,7 +343,7 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome: Outcome = retry.sync(self._sleep)(attempt)
+        outcome = retry.run_sync(self._sleep, attempt)
         return self._finish(outcome, sent[-1], len(sent))
 
     async def _fetch_async(self) -> AccessToken:
@@ -360,7 +360,7 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome: Outcome = await retry.async_(self._asleep)(attempt)
+        outcome = await retry.run_async(self._asleep, attempt)
         return self._finish(outcome, sent[-1], len(sent))
 
     # -- single flight ------------------------------------------------------------------------

@@ -439,7 +439,7 @@ class SyncPipeline:
     def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
         run = _Run(self.settings, call, self.clock)
-        outcome: Outcome = run.retry.sync(self.sleep)(self._attempt, run)
+        outcome = run.retry.run_sync(self.sleep, lambda: self._attempt(run))
         return run.finish(outcome, model)
 
     def _attempt(self, run: _Run) -> Outcome:
@@ -478,7 +478,7 @@ class AsyncPipeline:
     async def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
         run = _Run(self.settings, call, self.clock)
-        outcome: Outcome = await run.retry.async_(self.sleep)(self._attempt, run)
+        outcome = await run.retry.run_async(self.sleep, lambda: self._attempt(run))
         return run.finish(outcome, model)
 
     async def _attempt(self, run: _Run) -> Outcome:

@@ -7,7 +7,9 @@ Everything here is pure and shared by the sync and async clients (and by the tok
 - :func:`outcome_unknown` says whether a failed call may still have been processed by the gateway;
 - :class:`RetryPolicy` adds the counting, the full-jitter backoff, ``Retry-After`` and a deadline;
 - :class:`CallRetry` wires one logical call into a *new* tenacity ``Retrying``/``AsyncRetrying``
-  (a shared tenacity object is not safe under concurrency).
+  (a shared tenacity object is not safe under concurrency), built only once a first attempt
+  is to be retried: most calls succeed at once, and building it costs more than the rest of
+  the SDK's work on a call.
 
 The gateway has no idempotency key, so a POST is resent only when it provably never left this
 process (connect error, connect or pool timeout) or when the gateway said it did not process it
@@ -271,10 +273,11 @@ class RetryPolicy:
 class CallRetry:
     """The retry state of one logical call, and the fresh tenacity object that drives it.
 
-    The attempt function given to :meth:`sync` / :meth:`async_` returns its :data:`Outcome`
-    (response or httpx exception) instead of raising, so tenacity retries on results. Anything
-    the attempt *raises* (a :class:`~fibrecafe_client.TokenError`, cancellation) is never
-    retried and propagates. When the retries end, the last outcome is returned.
+    The attempt function given to :meth:`run_sync` / :meth:`run_async` returns its
+    :data:`Outcome` (response or httpx exception) instead of raising, so tenacity retries on
+    results. Anything the attempt *raises* (a :class:`~fibrecafe_client.TokenError`,
+    cancellation) is never retried and propagates. When the retries end, the last outcome is
+    returned.
     """
 
     def __init__(
@@ -295,6 +298,7 @@ class CallRetry:
         self._rng = rng
         self._start = clock()
         self.reason: str | None = None
+        self._first_classified = False
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None when there is no deadline)."""
@@ -323,8 +327,51 @@ class CallRetry:
         outcome = state.outcome
         if outcome is None or outcome.failed:
             return False
+        if state.attempt_number == 1 and self._first_classified:
+            return self.reason is not None  # decided (and logged) once, before the replay
         self.reason = self._classify(outcome.result(), state.attempt_number)
         return self.reason is not None
+
+    def _retries_first(self, outcome: Outcome) -> bool:
+        """Classify the first attempt's outcome, as tenacity's retry check would."""
+        self.reason = self._classify(outcome, 1)
+        self._first_classified = True
+        return self.reason is not None
+
+    def run_sync(self, sleep: Callable[[float], None], attempt: Callable[[], Outcome]) -> Outcome:
+        """Run ``attempt`` under the policy and return the last outcome.
+
+        The first attempt runs on its own; only if it is to be retried is a new
+        ``tenacity.Retrying`` built, which replays that first outcome instead of calling
+        ``attempt`` again, so every decision is the one tenacity makes from the start.
+        """
+        first = attempt()
+        if not self._retries_first(first):
+            return first
+        replay = [first]
+
+        def replaying() -> Outcome:
+            return replay.pop() if replay else attempt()
+
+        result: Outcome = self.sync(sleep)(replaying)
+        return result
+
+    async def run_async(
+        self,
+        sleep: Callable[[float], Awaitable[None]],
+        attempt: Callable[[], Awaitable[Outcome]],
+    ) -> Outcome:
+        """Async :meth:`run_sync` (a new ``tenacity.AsyncRetrying`` once a retry is due)."""
+        first = await attempt()
+        if not self._retries_first(first):
+            return first
+        replay = [first]
+
+        async def replaying() -> Outcome:
+            return replay.pop() if replay else await attempt()
+
+        result: Outcome = await self.async_(sleep)(replaying)
+        return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         assert state.outcome is not None
