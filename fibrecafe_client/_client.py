@@ -177,6 +177,22 @@ class FibreCafe(_ClientBase):
     request, token requests included, with the SDK's own headers, auth and timeouts, and is
     never closed by the SDK. ``sleep`` and ``clock`` (the wait between retries and polls, and
     the monotonic clock) exist for tests.
+
+    Every keyword and its default is described in the configuration guide. No request is made
+    here: the first token is fetched by the first call.
+
+    Raises:
+        ConfigurationError: a credential is missing or a setting is invalid (the message names
+            it and never contains the secret).
+
+    Example:
+        >>> from fibrecafe_client import FibreCafe
+        >>> client = FibreCafe("my-id", "my-secret", environment="cvt")
+        >>> client.base_url
+        'https://cvt.fibregateway.com/v1'
+        >>> client.with_options(max_retries=0).max_retries
+        0
+        >>> client.close()
     """
 
     service_tests: ServiceTests
@@ -390,7 +406,10 @@ class AsyncFibreCafe(_ClientBase):
         return clone
 
     async def check_credentials(self) -> TokenInfo:
-        """Fetch a fresh token now (it replaces the cached one) and describe it."""
+        """Fetch a fresh token now (it replaces the cached one) and describe it.
+
+        Raises :class:`~fibrecafe_client.TokenError` when the credentials are refused.
+        """
         return TokenInfo._of(await self._auth.refresh_async())
 
     @property

@@ -111,6 +111,19 @@ def parse_kci(
     Raises :class:`~fibrecafe_client.KciParseError` (and nothing else, for any input) when the
     body is not a KCI: not UTF-8 JSON, not an object, over ``max_bytes``, nested deeper than
     ``max_depth``, or missing or mistyping an envelope field. The error names the field path.
+
+    Args:
+        body: the request body as received, or a decoded mapping.
+        max_bytes: the largest body accepted (1 MiB by default).
+        max_depth: the deepest JSON nesting accepted.
+
+    Example:
+        >>> from fibrecafe_client import KciParseError, parse_kci
+        >>> try:
+        ...     parse_kci(b'{"id": "1", "entityType": "SERVICE_TEST"}')
+        ... except KciParseError as exc:
+        ...     print(exc.path, "-", exc.reason)
+        supplier - required field is missing
     """
     result = try_parse_kci(body, max_bytes=max_bytes, max_depth=max_depth)
     if isinstance(result, ParseFailure):

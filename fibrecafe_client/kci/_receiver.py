@@ -87,6 +87,36 @@ class KciReceiver:
 
     Handlers run once per KCI id as far as the store can tell, but delivery is at least once
     (a handler that raised after doing part of its work runs again): make them idempotent.
+
+    Args:
+        verifier: checks the gateway's credentials on every delivery (required).
+        store: the de-duplication store; an :class:`InMemoryKciStore` (per process) when None.
+            Share one store between processes that receive KCIs.
+        sequences: the highest ``sequenceNumber`` handled per entity; an
+            :class:`InMemorySequenceStore` when None.
+        stale: ``"deliver"`` a KCI older than one already handled with ``kci.is_stale`` set, or
+            ``"drop"`` it (acknowledged, not handled).
+        max_body_bytes: larger bodies are refused with 400 before they are read in full.
+        max_depth: more deeply nested JSON is refused with 400.
+        in_flight_timeout: seconds a duplicate waits for a concurrent delivery of the same KCI
+            before answering 503.
+        claim_lease: seconds after which a claim never committed nor released (a crashed
+            worker) may be taken again.
+        sync_handlers_in_thread: in :meth:`handle_async` and the ASGI app, run sync handlers in
+            a worker thread so that they cannot block the event loop.
+
+    Raises:
+        TypeError: ``verifier`` has no ``verify(headers)`` method.
+        ValueError: a limit or timeout is out of range, or ``stale`` is neither value.
+
+    Example:
+        >>> from fibrecafe_client import BasicAuthVerifier, KciReceiver
+        >>> receiver = KciReceiver(verifier=BasicAuthVerifier("gateway", "s3cret-password"))
+        >>> @receiver.on("SERVICE_TEST", status="COMPLETED")
+        ... def completed(kci):
+        ...     print(kci.entity.id, kci.entity.test_result)
+        >>> receiver.handle("POST", {}, b"{}").status  # no credentials
+        401
     """
 
     def __init__(

@@ -262,6 +262,31 @@ class ServiceTests:
         Never resent once it may have reached the gateway: if the outcome is unknown the error
         has ``outcome_unknown=True`` and the ``conversation_id`` to reconcile with (pass your
         own to correlate with KCIs).
+
+        Args:
+            service_id: the live service to test (1-50 characters).
+            problem_type: the fault reported: a :class:`~fibrecafe_client.ProblemType` or its
+                name; an unknown word is passed through.
+            service_specification: the service's product: an id such as ``"FTTP"``, a
+                :class:`~fibrecafe_client.ServiceSpecification` or ``{"id": ..., "name": ...}``.
+            supplier: the supplier's gateway system id, such as ``"FIBRECO"``.
+            characteristics: a :class:`~fibrecafe_client.ServiceTestCharacteristics` (checked
+                against the documented rules), a ``name -> value`` mapping of strings, or a list
+                of ``Characteristic`` objects, ``{"name", "value"}`` mappings or pairs.
+            conversation_id: your ``X-Conversation-ID`` (1-200 printable ASCII characters, no
+                spaces); a UUID is generated when None. The test's KCIs carry it too.
+            extra_headers: more headers for this call, e.g. CVT's ``X-Scenario``.
+            timeout: this call's timeout per attempt (seconds or ``httpx.Timeout``).
+
+        Returns:
+            The new test (usually ``RECEIVED_BY_GATEWAY``), with ``request_id``,
+            ``conversation_id`` and ``http_response``.
+
+        Raises:
+            RequestValidationError: an argument is invalid; nothing was sent.
+            APIStatusError: the gateway refused it (e.g. ``UnprocessableEntityError`` 422).
+            APIConnectionError: no answer; ``outcome_unknown`` says if the test may exist.
+            TokenError: the credentials were refused.
         """
         call = create_call(
             service_id=service_id,
@@ -283,7 +308,19 @@ class ServiceTests:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | None = None,
     ) -> ServiceTest:
-        """The current state of a service test (``GET /service-tests/{id}``), with retries."""
+        """The current state of a service test (``GET /service-tests/{id}``), with retries.
+
+        Args:
+            test_id: the id ``create`` returned (an int, or a string of digits).
+            conversation_id: your ``X-Conversation-ID``; a UUID is generated when None.
+            extra_headers: more headers for this call.
+            timeout: this call's timeout per attempt (seconds or ``httpx.Timeout``).
+
+        Raises:
+            RequestValidationError: ``test_id`` is not a positive integer; nothing was sent.
+            NotFoundError: the gateway has no test with that id.
+            APIError: any other failure that survived the retries (see the errors guide).
+        """
         call = get_call(
             test_id, conversation_id=conversation_id, extra_headers=extra_headers, timeout=timeout
         )
@@ -307,6 +344,24 @@ class ServiceTests:
         every status change. Each poll is a ``get`` with its own retries; an error that
         survives them is raised. After ``timeout`` seconds, raises
         :class:`ServiceTestWaitTimeout` carrying the last test seen.
+
+        Args:
+            test_id: the id ``create`` returned.
+            timeout: seconds to wait in all.
+            poll_interval: seconds before the second poll.
+            max_poll_interval: the longest wait between two polls.
+            on_update: called with the test on the first poll and on each status change.
+            conversation_id: the ``X-Conversation-ID`` of every poll (one UUID when None).
+            extra_headers: more headers for every poll.
+
+        Returns:
+            The test in a terminal status (``COMPLETED``, ``REJECTED``, ``FAILED_TO_SEND``,
+            ``FAILED``).
+
+        Raises:
+            ServiceTestWaitTimeout: ``timeout`` passed first; ``.last`` is the last state seen.
+            RequestValidationError: an argument is invalid.
+            APIError: a poll failed after its retries.
         """
         number = test_id_of(test_id)
         cid = conversation_id if conversation_id is not None else new_id()
@@ -347,7 +402,10 @@ class AsyncServiceTests:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | None = None,  # noqa: ASYNC109 - the API contract
     ) -> ServiceTest:
-        """Async :meth:`ServiceTests.create`."""
+        """Ask the gateway to run a service test: the async :meth:`ServiceTests.create`.
+
+        Same arguments, result and errors; never resent once it may have reached the gateway.
+        """
         call = create_call(
             service_id=service_id,
             problem_type=problem_type,
@@ -368,7 +426,10 @@ class AsyncServiceTests:
         extra_headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | None = None,  # noqa: ASYNC109 - the API contract
     ) -> ServiceTest:
-        """Async :meth:`ServiceTests.get`."""
+        """The current state of a service test: the async :meth:`ServiceTests.get`.
+
+        Same arguments, result and errors; retried like any GET.
+        """
         call = get_call(
             test_id, conversation_id=conversation_id, extra_headers=extra_headers, timeout=timeout
         )

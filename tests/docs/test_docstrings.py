@@ -10,9 +10,11 @@ comment or a docstring where they are assigned.
 from __future__ import annotations
 
 import ast
+import doctest
 import enum
 import importlib
 import inspect
+import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -140,3 +142,30 @@ def test_the_checks_catch_a_missing_docstring() -> None:
     assert [name for name, value in _members(Undocumented) if not _own_doc(value)] == ["method"]
     module = ModuleType("m")
     assert not inspect.isclass(module)
+
+
+def _package_modules() -> list[ModuleType]:
+    names = ["fibrecafe_client"] + [
+        info.name for info in pkgutil.walk_packages(fibrecafe_client.__path__, "fibrecafe_client.")
+    ]
+    return [importlib.import_module(name) for name in sorted(names)]
+
+
+def test_docstring_examples_run() -> None:
+    """The ``>>>`` examples in the docstrings are doctests: they run here, so they stay true.
+
+    They use no network: an example that would need a gateway shows plain code instead.
+    """
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    seen: set[str] = set()
+    report: list[str] = []
+    for module in _package_modules():
+        for test in finder.find(module, module.__name__):
+            if test.name in seen:  # re-exported objects are found more than once
+                continue
+            seen.add(test.name)
+            runner.run(test, out=report.append)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, "".join(report)
+    assert results.attempted >= 10
