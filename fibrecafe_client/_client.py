@@ -15,8 +15,11 @@ parent must not be shared), and the token cache starts empty there.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +34,7 @@ from ._config import DEFAULT_TIMEOUT, ClientConfig, Environment, TokenAuthMethod
 from ._logging import configure_from_env
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline
 from ._retry import RetryPolicy
-from .errors import ConfigurationError
+from .errors import APIConnectionError, ConfigurationError
 from .resources import AsyncServiceTests, ServiceTests
 
 __all__ = ["AsyncFibreCafe", "FibreCafe", "TokenInfo"]
@@ -59,20 +62,71 @@ class TokenInfo:
 
 
 class _Pool(Generic[_C]):
-    """The httpx client shared by a client and its copies; rebuilt after a fork if ours."""
+    """The httpx client shared by a client and its copies; rebuilt after a fork if ours.
 
-    def __init__(self, client: _C | None, factory: Callable[[], _C]) -> None:
+    An async pool also follows the event loop (``per_loop``): its connections belong to the
+    loop that opened them. A request from another loop once that one has stopped gets a new
+    pool (if ours); one from a second loop while the first still runs is refused with a clear
+    error, since httpx connections cannot be shared between running loops.
+    """
+
+    def __init__(self, client: _C | None, factory: Callable[[], _C], *, per_loop: bool = False):
         self.owned = client is None
         self._factory: Callable[[], _C] = factory
         self._client: _C = factory() if client is None else client
         self._pid = os.getpid()
+        self._per_loop = per_loop
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._loop_lock = threading.Lock()
 
     def get(self) -> _C:
         if self.owned and os.getpid() != self._pid:
             # Forked: the parent's sockets are not ours to use (or close).
             self._client = self._factory()
             self._pid = os.getpid()
+            self._loop = None
         return self._client
+
+    def for_request(self) -> _C:
+        """The pool to send a request with from the current event loop (see the class docs)."""
+        client = self.get()
+        if not self._per_loop:
+            return client
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on asyncio (trio): nothing to follow
+            return client
+        if self._loop is not None and self._loop() is loop:
+            return client
+        with self._loop_lock:
+            owner = self._loop() if self._loop is not None else None
+            if owner is loop:
+                return self._client
+            if owner is not None and owner.is_running() and not owner.is_closed():
+                raise APIConnectionError(
+                    f"{self._who} is in use by another event loop that is still running, and "
+                    "httpx connections cannot be shared between running event loops: create "
+                    "one AsyncFibreCafe per event loop (or share a FibreCafe between threads)"
+                )
+            if self._loop is not None and self.owned and not self._client.is_closed:
+                # The connections belong to a loop that has stopped: start a new pool here.
+                self._client = self._factory()
+            self._loop = weakref.ref(loop)
+            return self._client
+
+    def settled(self) -> _C:
+        """:meth:`get`, but a pool of ours whose event loop has closed is replaced first: its
+        connections went with that loop and cannot even be closed from another one."""
+        if self._per_loop and self._loop is not None and self.owned:
+            owner = self._loop()
+            if (owner is None or owner.is_closed()) and not self._client.is_closed:
+                self._client = self._factory()
+                self._loop = None
+        return self.get()
+
+    @property
+    def _who(self) -> str:
+        return "this AsyncFibreCafe" if self.owned else "the http_client of this AsyncFibreCafe"
 
 
 def _settings(config: ClientConfig) -> Settings:
@@ -359,16 +413,17 @@ class AsyncFibreCafe(_ClientBase):
         pool: _Pool[httpx.AsyncClient] = _Pool(
             http_client,
             lambda: httpx.AsyncClient(timeout=config.timeout, follow_redirects=False),
+            per_loop=True,
         )
         the_clock = clock or time.monotonic
         the_sleep = sleep or anyio.sleep
 
         async def send_token_request(request: httpx.Request) -> httpx.Response:
-            return await pool.get().send(request, auth=None, follow_redirects=False)
+            return await pool.for_request().send(request, auth=None, follow_redirects=False)
 
         auth = _auth(config, clock=the_clock, asend=send_token_request, asleep=the_sleep)
         pipeline = AsyncPipeline(
-            pool.get, auth, _settings(config), sleep=the_sleep, clock=the_clock
+            pool.for_request, auth, _settings(config), sleep=the_sleep, clock=the_clock
         )
         self._setup(config, pool, auth, pipeline, owner=True)
 
@@ -420,7 +475,7 @@ class AsyncFibreCafe(_ClientBase):
     async def aclose(self) -> None:
         """Close the connection pool if this client owns it (see the module docs)."""
         if self._owner and self._pool.owned:
-            await self._pool.get().aclose()
+            await self._pool.settled().aclose()
 
     async def __aenter__(self) -> Self:
         return self

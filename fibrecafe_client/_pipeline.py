@@ -193,6 +193,21 @@ def read_error_body(
     return code, messages, error_uuid, "error body not in the documented shape"
 
 
+class EventLoopError(httpx.NetworkError):
+    """A connection could not be used because it belongs to another event loop.
+
+    A network error for the retry policy: a GET is resent (the broken connection is dropped
+    from the pool), a POST is not (it may have been sent).
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"{detail}: a pooled connection was opened by another event loop, which has "
+            "stopped; create the AsyncClient you pass as http_client in the event loop that "
+            "uses it"
+        )
+
+
 def _scrub(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, _REDACTED_AUTH)
@@ -489,4 +504,9 @@ class AsyncPipeline:
             response = await client.send(request, auth=self._auth, follow_redirects=False)
         except TRANSPORT_ERRORS as exc:
             return run.record(request, exc)
+        except RuntimeError as exc:
+            if "loop" not in str(exc):
+                raise
+            # A pooled connection of a user's AsyncClient opened by another (stopped) loop.
+            return run.record(request, EventLoopError(str(exc)))
         return run.record(request, response)
