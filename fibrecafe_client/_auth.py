@@ -470,6 +470,9 @@ class ClientCredentialsAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             logger.debug("401 from the API: fetching a new token and replaying once")
+            # Read the 401 first: it hands its connection back to the pool. Otherwise a 401
+            # storm holds every pooled connection while the token request waits for one.
+            response.read()
             self._authorize(request, self.get_token_sync(stale=token.value), replay=True)
             yield request
 
@@ -482,5 +485,6 @@ class ClientCredentialsAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             logger.debug("401 from the API: fetching a new token and replaying once")
+            await response.aread()  # hands its connection back to the pool (see the sync flow)
             self._authorize(request, await self.get_token_async(stale=token.value), replay=True)
             yield request
