@@ -342,7 +342,7 @@ class FibreCafe(_ClientBase):
 
         Raises :class:`~fibrecafe_client.TokenError` when the credentials are refused.
         """
-        return TokenInfo._of(self._auth.refresh_sync())
+        return TokenInfo._of(self._auth.refresh_sync())  # pyright: ignore[reportPrivateUsage]
 
     @property
     def is_closed(self) -> bool:
@@ -465,7 +465,7 @@ class AsyncFibreCafe(_ClientBase):
 
         Raises :class:`~fibrecafe_client.TokenError` when the credentials are refused.
         """
-        return TokenInfo._of(await self._auth.refresh_async())
+        return TokenInfo._of(await self._auth.refresh_async())  # pyright: ignore[reportPrivateUsage]
 
     @property
     def is_closed(self) -> bool:

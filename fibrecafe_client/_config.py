@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias, cast
 
 import httpx
 
@@ -231,7 +231,7 @@ def check_headers(name: str, headers: object) -> dict[str, str]:
     if not isinstance(headers, Mapping):
         raise ConfigurationError(f"{name} must be a mapping of str to str")
     checked: dict[str, str] = {}
-    for key, value in headers.items():
+    for key, value in cast("Mapping[object, object]", headers).items():
         if not isinstance(key, str) or not _HEADER_NAME.match(key):
             raise ConfigurationError(f"{name}: {key!r} is not a valid header name")
         reason = _RESERVED_HEADERS.get(key.lower())

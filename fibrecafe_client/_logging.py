@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, cast
 
 __all__ = [
     "ENV_LOG",
@@ -64,7 +64,9 @@ _install_lock = threading.Lock()
 
 def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
     """The headers with every value not on the allowlist replaced by ``[redacted]``."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    items: Iterable[tuple[str, str]] = (
+        cast("Mapping[str, str]", headers).items() if isinstance(headers, Mapping) else headers
+    )
     return {name: value if name.lower() in SAFE_HEADERS else REDACTED for name, value in items}
 
 

@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import httpx
 from pydantic import ValidationError
@@ -76,7 +76,7 @@ class Settings:
     base_url: str
     timeout: httpx.Timeout
     retry: RetryPolicy
-    default_headers: Mapping[str, str] = field(default_factory=dict)
+    default_headers: Mapping[str, str] = field(default_factory=dict[str, str])
     user_agent: str = USER_AGENT
 
 
@@ -88,7 +88,7 @@ class Call:
     path: str
     conversation_id: str
     body: bytes | None = None
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    extra_headers: Mapping[str, str] = field(default_factory=dict[str, str])
     timeout: httpx.Timeout | None = None
 
 
@@ -153,16 +153,18 @@ def _salvage(data: object) -> tuple[str | None, list[str], str | None]:
     """Fields of an error body that is JSON but not exactly the documented shape."""
     if not isinstance(data, dict):
         return None, [], None
-    raw_code = data.get("code")
+    fields = cast("dict[str, object]", data)
+    raw_code = fields.get("code")
     code = _open_code(raw_code) if isinstance(raw_code, str) else None
-    raw = data.get("messages", data.get("message"))
+    raw = fields.get("messages", fields.get("message"))
     if isinstance(raw, str):
         messages = [raw]
     elif isinstance(raw, list):
-        messages = [m for m in raw if isinstance(m, str)]
+        messages = [m for m in cast("list[object]", raw) if isinstance(m, str)]
     else:
         messages = []
-    error_uuid = data.get("uuid") if isinstance(data.get("uuid"), str) else None
+    raw_uuid = fields.get("uuid")
+    error_uuid = raw_uuid if isinstance(raw_uuid, str) else None
     return code, messages, error_uuid
 
 

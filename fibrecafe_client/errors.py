@@ -62,7 +62,7 @@ def _listed(items: Sequence[str]) -> str:
 
 
 def _ids(request_id: str | None, conversation_id: str | None, uuid: str | None = None) -> str:
-    parts = []
+    parts: list[str] = []
     if uuid:
         parts.append(f"error uuid={_clip(uuid)}")
     if request_id:

@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 __all__ = [
     "DEFAULT_JWT_ALGORITHMS",
@@ -208,9 +208,10 @@ def _import_keys(keys: Any) -> Any:
 
     if not isinstance(keys, Mapping):
         return keys
+    fields = dict(cast("Mapping[str, Any]", keys))
     try:
-        if "keys" in keys:
-            return KeySet.import_key_set(dict(keys))  # type: ignore[arg-type]
-        return import_key(dict(keys))
+        if "keys" in fields:
+            return KeySet.import_key_set(fields)  # type: ignore[arg-type]
+        return import_key(fields)
     except (JoseError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"keys is not a usable JWK or JWKS ({type(exc).__name__})") from None

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, cast
 
 from fibrecafe_client.models import ErrorCode
 
@@ -74,7 +74,9 @@ def normalise_headers(headers: HeadersInput) -> dict[str, str]:
 
     Bytes are decoded as Latin-1 (HTTP's byte-preserving header encoding).
     """
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    pairs: Iterable[tuple[str | bytes, str | bytes]] = (
+        cast("Mapping[str, str]", headers).items() if isinstance(headers, Mapping) else headers
+    )
     result: dict[str, str] = {}
     for raw_name, raw_value in pairs:
         name = (raw_name.decode("latin-1") if isinstance(raw_name, bytes) else raw_name).lower()

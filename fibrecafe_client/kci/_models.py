@@ -107,7 +107,7 @@ class _KciEnvelope(FibreCafeModel):
     information: KciInformation | None = None
     action: KciAction | None = None
     error: GatewayError | None = None
-    supplier_notes: list[SupplierNote] = Field(default_factory=list)
+    supplier_notes: list[SupplierNote] = Field(default_factory=list[SupplierNote])
     entity_type: OpenEntityType
 
     _delivery: KciDelivery | None = PrivateAttr(default=None)

@@ -13,9 +13,9 @@ well-formed but invalid (422).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, cast
 
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
@@ -68,7 +68,8 @@ def _route(value: Any) -> str:
     if isinstance(value, ServiceTestKci):
         return _SERVICE_TEST
     if isinstance(value, dict):
-        entity_type = value.get("entityType", value.get("entity_type"))
+        fields = cast("dict[str, object]", value)
+        entity_type = fields.get("entityType", fields.get("entity_type"))
         if isinstance(entity_type, str) and entity_type == "SERVICE_TEST":
             return _SERVICE_TEST
     return _GENERIC
@@ -145,14 +146,14 @@ def try_parse_kci(
         if isinstance(body, bytes):
             data = body
         elif isinstance(body, bytearray | memoryview):
-            data = bytes(body)
+            data = bytes(body)  # pyright: ignore[reportUnknownArgumentType] - any memoryview
         elif isinstance(body, str):
             try:
                 data = body.encode("utf-8")
             except UnicodeEncodeError:
                 return _failure("the body is not valid Unicode text")
         elif isinstance(body, Mapping):
-            return _parse_mapping(body, max_depth)
+            return _parse_mapping(cast("Mapping[str, Any]", body), max_depth)
         else:
             return _failure(
                 f"expected the body as bytes, str or a mapping, not {type(body).__name__}"
@@ -228,11 +229,11 @@ def _mapping_too_deep(root: Mapping[Any, Any], max_depth: int) -> bool:
         visits += 1
         if visits > _MAX_NODES:
             return True
-        children: Any
+        children: Iterable[object]
         if isinstance(node, Mapping):
-            children = node.values()
+            children = cast("Mapping[object, object]", node).values()
         elif isinstance(node, list | tuple):
-            children = node
+            children = cast("Sequence[object]", node)
         else:
             continue
         stack.extend((child, depth + 1) for child in children if _is_container(child))

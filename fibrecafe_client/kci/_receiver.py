@@ -414,7 +414,8 @@ class KciReceiver:
         try:
             highest = None if sequence_key is None else self._sequences.highest(sequence_key)
             stale = highest is not None and kci.sequence_number < highest
-            kci._set_delivery(KciDelivery(request_id, headers.get("x-conversation-id"), stale))
+            delivery = KciDelivery(request_id, headers.get("x-conversation-id"), stale)
+            kci._set_delivery(delivery)  # pyright: ignore[reportPrivateUsage] - the receiver's
             if stale and self._stale == "drop":
                 self._store.commit(key)
                 _log.info(

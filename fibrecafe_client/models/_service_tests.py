@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from pydantic import Field, PrivateAttr, field_validator
 
@@ -101,7 +101,7 @@ class ServiceTestResult(FibreCafeModel):
     """
 
     test_validity: datetime | None = None
-    test_measures: list[ServiceTestMeasure] = Field(default_factory=list)
+    test_measures: list[ServiceTestMeasure] = Field(default_factory=list[ServiceTestMeasure])
     test_outcome: ServiceTestOutcome | None = None
 
 
@@ -123,7 +123,7 @@ class ServiceTest(FibreCafeModel):
     updated: datetime | None = None
     supplier_reference: str | None = None
     supplier: str | None = None
-    characteristics: list[Characteristic] = Field(default_factory=list)
+    characteristics: list[Characteristic] = Field(default_factory=list[Characteristic])
     result: ServiceTestResult | None = None
 
     _request_id: str | None = PrivateAttr(default=None)
@@ -235,7 +235,7 @@ class ServiceTestCharacteristics:
     service_has_worked: bool
     service_last_worked: datetime | None = None
     equipment_type: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict[str, str])
 
     def __post_init__(self) -> None:
         if not isinstance(self.service_has_worked, bool):
@@ -318,7 +318,7 @@ def normalise_characteristics(value: CharacteristicsInput) -> list[Characteristi
         return value.to_list()
     if isinstance(value, Mapping):
         items: list[Characteristic] = []
-        for name, val in value.items():
+        for name, val in cast("Mapping[object, object]", value).items():
             if not isinstance(name, str) or not isinstance(val, str):
                 raise TypeError(
                     f"characteristic {name!r}: names and values must be strings "

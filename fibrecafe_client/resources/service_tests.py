@@ -126,10 +126,10 @@ def create_call(
     known = problem_type in ProblemType.__members__
     try:
         body = ServiceTestRequest(
-            service_id=service_id,
+            service_id=service_id,  # pyright: ignore[reportArgumentType] - pydantic checks it
             problem_type=ProblemType(problem_type) if known else problem_type,
             service_specification=spec,
-            supplier=supplier,
+            supplier=supplier,  # pyright: ignore[reportArgumentType] - pydantic checks it
             characteristics=wire_characteristics,
         )
     except ValidationError as exc:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._asgi import Request, Response
 from ._config import Webhook
@@ -52,7 +52,7 @@ def _json_body(request: Request) -> dict[str, Any]:
         raise _BadInput("the body must be JSON") from None
     if not isinstance(data, dict):
         raise _BadInput("the body must be a JSON object")
-    return data
+    return cast("dict[str, Any]", data)
 
 
 def _ok(data: Any = None) -> Response:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, cast
 
 from fibrecafe_client._loopback import LoopbackServer, serve_asgi
 from fibrecafe_client.kci import Kci, parse_kci
@@ -24,6 +24,12 @@ from ._config import Webhook
 __all__ = ["CapturedKci", "KciCapture"]
 
 _TERMINAL: Final = frozenset({"COMPLETED", "REJECTED", "FAILED_TO_SEND", "FAILED"})
+
+
+def _entity_field(body: dict[str, Any], name: str) -> object:
+    """``body["entity"][name]`` when the entity is an object, else None."""
+    entity = body.get("entity")
+    return cast("dict[str, object]", entity).get(name) if isinstance(entity, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +55,7 @@ class CapturedKci:
     @property
     def test_id(self) -> int | None:
         """``entity.id``: the service test the KCI is about."""
-        entity = self.body.get("entity")
-        value = entity.get("id") if isinstance(entity, dict) else None
+        value = _entity_field(self.body, "id")
         return value if isinstance(value, int) else None
 
     @property
@@ -62,8 +67,7 @@ class CapturedKci:
     @property
     def status(self) -> str | None:
         """``entity.status``: the test's state this KCI announces."""
-        entity = self.body.get("entity")
-        value = entity.get("status") if isinstance(entity, dict) else None
+        value = _entity_field(self.body, "status")
         return value if isinstance(value, str) else None
 
     @property
@@ -184,7 +188,7 @@ class KciCapture:
                 answered = self._failures.pop(0)
             else:
                 answered = self.status
-            body = parsed if isinstance(parsed, dict) else {}
+            body = cast("dict[str, Any]", parsed) if isinstance(parsed, dict) else {}
             self._deliveries.append(CapturedKci(request.body, body, request.headers, answered))
             self._cond.notify_all()
         await send_response(send, Response(answered))
@@ -200,7 +204,7 @@ class KciCapture:
     def kcis(self, test_id: int | None = None) -> list[CapturedKci]:
         """Accepted KCIs (each KCI id once), in arrival order; only ``test_id``'s if given."""
         seen: set[str | None] = set()
-        result = []
+        result: list[CapturedKci] = []
         for item in self.deliveries:
             if not item.accepted or item.kci_id in seen:
                 continue

@@ -53,7 +53,7 @@ def retry_delay(
 
 @dataclass(slots=True)
 class _Lane:
-    pending: deque[KciEvent] = field(default_factory=deque)
+    pending: deque[KciEvent] = field(default_factory=deque[KciEvent])
     task: asyncio.Task[None] | None = None
 
 

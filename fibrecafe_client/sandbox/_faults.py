@@ -253,7 +253,9 @@ class SandboxStats:
     closed without a response. Admin requests (``/_sandbox/...``) are not counted.
     """
 
-    requests: Mapping[tuple[str, str, int], int] = field(default_factory=dict)
+    requests: Mapping[tuple[str, str, int], int] = field(
+        default_factory=dict[tuple[str, str, int], int]
+    )
     tokens_issued: int = 0
     service_tests_created: int = 0
     kcis_emitted: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import Any, Self, TypedDict
@@ -276,7 +276,7 @@ class Sandbox:
 
 
 @contextlib.contextmanager
-def _sigterm_stops(stop: threading.Event) -> Iterator[None]:
+def _sigterm_stops(stop: threading.Event) -> Generator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return

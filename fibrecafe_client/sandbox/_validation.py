@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from fibrecafe_client.models import ProblemType
 
@@ -57,9 +57,10 @@ def _is_datetime(value: str) -> bool:
     return parsed.tzinfo is not None
 
 
-def _malformed(data: Any) -> list[str]:
-    if not isinstance(data, dict):
+def _malformed(body: Any) -> list[str]:
+    if not isinstance(body, dict):
         return ["The request body must be a JSON object"]
+    data = cast("dict[str, Any]", body)
     problems = [f"Missing mandatory parameter: {name}" for name in _MANDATORY if name not in data]
     for name in ("serviceId", "problemType", "supplier"):
         if name in data and not isinstance(data[name], str):
@@ -77,7 +78,7 @@ def _malformed(data: Any) -> list[str]:
         if not isinstance(chars, list):
             problems.append("characteristics must be an array")
         else:
-            for index, item in enumerate(chars):
+            for index, item in enumerate(cast("list[object]", chars)):
                 where = f"characteristics[{index}]"
                 if not isinstance(item, dict):
                     problems.append(f"{where} must be an object with name and value")
