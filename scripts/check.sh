@@ -10,5 +10,7 @@ echo "== ruff"
 "$bin/ruff" format --check .
 echo "== mypy --strict"
 "$bin/mypy" --strict
+echo "== pyright --strict (fibrecafe_client; see [tool.pyright])"
+"$bin/pyright" --pythonpath "$bin/python"
 echo "== pytest"
 "$bin/python" -m pytest "$@"
