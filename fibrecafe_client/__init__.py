@@ -17,6 +17,8 @@ Quick start::
 Results also arrive as KCI webhooks: see :func:`parse_kci` and :class:`KciReceiver`.
 """
 
+from typing import TYPE_CHECKING
+
 from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
 from ._retry import RetryPolicy
 from ._version import __version__
@@ -41,31 +43,6 @@ from .errors import (
     TokenError,
     UnprocessableEntityError,
 )
-from .kci import (
-    BasicAuthVerifier,
-    BearerTokenVerifier,
-    GenericKci,
-    InMemoryKciStore,
-    InMemorySequenceStore,
-    JwtVerifier,
-    Kci,
-    KciAction,
-    KciAsgiApp,
-    KciClaim,
-    KciDelivery,
-    KciInformation,
-    KciReceiver,
-    KciResponse,
-    KciStore,
-    KciVerifier,
-    KciWsgiApp,
-    NoAuth,
-    SequenceStore,
-    ServiceTestKci,
-    SupplierNote,
-    parse_kci,
-    verifier_from_env,
-)
 from .models import (
     Characteristic,
     EntityType,
@@ -84,6 +61,33 @@ from .models import (
     UpdateType,
 )
 from .resources import AsyncServiceTests, ServiceTests
+
+if TYPE_CHECKING:  # loaded on first use by __getattr__ below
+    from .kci import (
+        BasicAuthVerifier,
+        BearerTokenVerifier,
+        GenericKci,
+        InMemoryKciStore,
+        InMemorySequenceStore,
+        JwtVerifier,
+        Kci,
+        KciAction,
+        KciAsgiApp,
+        KciClaim,
+        KciDelivery,
+        KciInformation,
+        KciReceiver,
+        KciResponse,
+        KciStore,
+        KciVerifier,
+        KciWsgiApp,
+        NoAuth,
+        SequenceStore,
+        ServiceTestKci,
+        SupplierNote,
+        parse_kci,
+        verifier_from_env,
+    )
 
 __all__ = [
     "APIConnectionError",
@@ -151,3 +155,49 @@ __all__ = [
     "parse_kci",
     "verifier_from_env",
 ]
+
+# The KCI side (receiver, verifiers, adapters, the KCI models) is imported on first use, so a
+# client that never parses a KCI does not pay for it at import (docs/performance.md).
+_KCI_NAMES = frozenset(
+    {
+        "BasicAuthVerifier",
+        "BearerTokenVerifier",
+        "GenericKci",
+        "InMemoryKciStore",
+        "InMemorySequenceStore",
+        "JwtVerifier",
+        "Kci",
+        "KciAction",
+        "KciAsgiApp",
+        "KciClaim",
+        "KciDelivery",
+        "KciInformation",
+        "KciReceiver",
+        "KciResponse",
+        "KciStore",
+        "KciVerifier",
+        "KciWsgiApp",
+        "NoAuth",
+        "SequenceStore",
+        "ServiceTestKci",
+        "SupplierNote",
+        "parse_kci",
+        "verifier_from_env",
+    }
+)
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above (and flag unknown names)
+
+    def __getattr__(name: str) -> object:
+        if name in _KCI_NAMES:
+            from . import kci  # noqa: PLC0415 - lazy on purpose
+
+            value = getattr(kci, name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _KCI_NAMES)
