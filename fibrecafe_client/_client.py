@@ -15,7 +15,6 @@ parent must not be shared), and the token cache starts empty there.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 import time
@@ -24,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, NoReturn, Self, TypeVar
+from typing import TYPE_CHECKING, Generic, NoReturn, Self, TypeVar
 
 import anyio
 import httpx
@@ -36,6 +35,9 @@ from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline
 from ._retry import RetryPolicy
 from .errors import APIConnectionError, ConfigurationError
 from .resources import AsyncServiceTests, ServiceTests
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncFibreCafe", "FibreCafe", "TokenInfo"]
 
@@ -92,6 +94,8 @@ class _Pool(Generic[_C]):
         client = self.get()
         if not self._per_loop:
             return client
+        import asyncio  # noqa: PLC0415 - async clients only: keeps it out of the SDK's import
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on asyncio (trio): nothing to follow
