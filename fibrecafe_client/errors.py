@@ -184,7 +184,7 @@ class APIStatusError(APIError):
     ) -> None:
         self.status_code = status_code
         self.code = code
-        self.messages = list(messages)
+        self.messages: list[str] = list(messages)
         self.uuid = uuid
         self.response = response
         super().__init__(message, **kwargs)
@@ -213,37 +213,37 @@ class APIStatusError(APIError):
 class BadRequestError(APIStatusError):
     """400: the gateway found the request malformed (``MALFORMED_REQUEST``)."""
 
-    expected_status = 400
+    expected_status: ClassVar[int | None] = 400
 
 
 class AuthenticationError(APIStatusError):
     """401: the access token was refused even after one fresh token was fetched."""
 
-    expected_status = 401
+    expected_status: ClassVar[int | None] = 401
 
 
 class PermissionDeniedError(APIStatusError):
     """403: not permitted; usually the gateway's WAF (check the IP allow-list)."""
 
-    expected_status = 403
+    expected_status: ClassVar[int | None] = 403
 
 
 class NotFoundError(APIStatusError):
     """404: no such resource (``NOT_FOUND``), e.g. an unknown service test id."""
 
-    expected_status = 404
+    expected_status: ClassVar[int | None] = 404
 
 
 class UnprocessableEntityError(APIStatusError):
     """422: well-formed but invalid (``INVALID_REQUEST``), supplier rejections included."""
 
-    expected_status = 422
+    expected_status: ClassVar[int | None] = 422
 
 
 class RateLimitError(APIStatusError):
     """429: too many requests (undocumented by the gateway; handled defensively)."""
 
-    expected_status = 429
+    expected_status: ClassVar[int | None] = 429
 
 
 class InternalServerError(APIStatusError):
@@ -253,7 +253,7 @@ class InternalServerError(APIStatusError):
 class ServiceUnavailableError(InternalServerError):
     """503: the gateway is temporarily unavailable (documented with no body)."""
 
-    expected_status = 503
+    expected_status: ClassVar[int | None] = 503
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
@@ -293,7 +293,7 @@ class ResponseValidationError(APIError):
         **kwargs: Any,
     ) -> None:
         self.status_code = status_code
-        self.errors = list(errors)
+        self.errors: list[str] = list(errors)
         self.response = response
         super().__init__(message, **kwargs)
 
@@ -372,7 +372,7 @@ class KciParseError(FibreCafeError, ValueError):
     ) -> None:
         self.reason = reason
         self.path = path
-        self.errors = list(errors) or [(path, reason)]
+        self.errors: list[tuple[str, str]] = list(errors) or [(path, reason)]
         super().__init__(self.__str__())
 
     def __str__(self) -> str:

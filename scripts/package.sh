@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=".venv/bin"
 [ -x "$bin/python" ] || bin="$(dirname "$(command -v python3)")"
+bin="$(cd "$bin" && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
@@ -88,7 +89,7 @@ PY
 
 echo "== import the built wheel"
 "$bin/python" -m pip install --quiet --no-deps --no-compile --target "$out/site" "$out"/dist/*.whl
-py="$(cd "$bin" && pwd)/python"
+py="$bin/python"
 # From the temporary directory, so that the checkout is not on sys.path.
 (cd "$out" && PYTHONPATH="$out/site" "$py" - "$out/site") <<'PY'
 import sys
@@ -106,4 +107,10 @@ assert (Path(fibrecafe_client.__file__).parent / "py.typed").is_file()
 print("imported", fibrecafe_client.__version__, "from the wheel")
 PY
 (cd "$out" && PYTHONPATH="$out/site" "$py" -m fibrecafe_client.cli --version)
+
+echo "== pyright --verifytypes (the public API as a type checker sees the installed wheel)"
+(cd "$out" && PYTHONPATH="$out/site" "$bin/pyright" --pythonpath "$py" \
+    --verifytypes fibrecafe_client --ignoreexternal >"$out/verifytypes.txt") \
+    || { cat "$out/verifytypes.txt"; exit 1; }
+grep "completeness score" "$out/verifytypes.txt"
 echo "package OK"

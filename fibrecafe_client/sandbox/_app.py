@@ -140,13 +140,13 @@ class SandboxApp:
     """
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
-        self.config = config if config is not None else SandboxConfig()
-        self.faults = Faults(token_lifetime=self.config.token_lifetime)
-        self.counters = Counters()
-        self.tokens = TokenIssuer(self.config, self.faults)
-        self.store = ServiceTestStore()
-        self.delivery = KciDelivery(self.config, self.counters)
-        self.lifecycle = Lifecycle(self.store, self.delivery)
+        self.config: SandboxConfig = config if config is not None else SandboxConfig()
+        self.faults: Faults = Faults(token_lifetime=self.config.token_lifetime)
+        self.counters: Counters = Counters()
+        self.tokens: TokenIssuer = TokenIssuer(self.config, self.faults)
+        self.store: ServiceTestStore = ServiceTestStore()
+        self.delivery: KciDelivery = KciDelivery(self.config, self.counters)
+        self.lifecycle: Lifecycle = Lifecycle(self.store, self.delivery)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._closing: asyncio.Event | None = None

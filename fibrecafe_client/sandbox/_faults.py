@@ -100,8 +100,8 @@ class Faults:
         self._token_latency = 0.0
         self._token_lifetime = self._default_token_lifetime
         self._token_expires_in: float | None = None
-        self.token_down = False
-        self.token_garbage = False
+        self.token_down: bool = False
+        self.token_garbage: bool = False
 
     @property
     def api_latency(self) -> float:
