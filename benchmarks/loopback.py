@@ -144,11 +144,14 @@ async def _measure(settings: dict[str, str], total: int, rounds: int) -> dict[st
         for call in cases.values():
             await _in_flight(call, IN_FLIGHT * 2)  # connections opened, validators built
         samples: dict[str, list[float]] = {name: [] for name in cases}
-        names = list(cases)
+        pairs = [("raw", "sdk"), ("raw+aiohttp", "sdk+aiohttp")]
         for index in range(rounds):
-            shift = index % len(names)
-            for name in names[shift:] + names[:shift]:
-                samples[name].append(await _in_flight(cases[name], total))
+            # Each SDK run sits next to its yardstick's, first or second in turn: the load of
+            # a shared machine drifts over seconds, and a ratio compares neighbours only.
+            for pair in pairs:
+                for name in pair if index % 2 == 0 else pair[::-1]:
+                    if name in cases:
+                        samples[name].append(await _in_flight(cases[name], total))
     finally:
         for close in closers:
             await close()
@@ -162,7 +165,7 @@ def _ratio(samples: dict[str, list[float]], case: str, baseline: str) -> float:
 
 def run(*, quick: bool) -> list[Figure]:
     """Time ``get()`` at 50 in flight against the sandbox process."""
-    total, rounds = (200, 2) if quick else (1000, 7)
+    total, rounds = (200, 2) if quick else (500, 12)
     with sandbox_process() as settings:
         samples = asyncio.run(_measure(settings, total, rounds))
     rate = {name: total / statistics.median(values) for name, values in samples.items()}
