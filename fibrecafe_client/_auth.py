@@ -73,7 +73,7 @@ class AccessToken:
 
 
 class _TokenBody(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     access_token: str = Field(min_length=1)
     token_type: str | None = None
@@ -82,7 +82,7 @@ class _TokenBody(BaseModel):
 
 
 class _OAuthErrorBody(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     error: str | None = None
     error_description: str | None = None

@@ -28,6 +28,9 @@ class FibreCafeModel(BaseModel):
         # Enum members are kept (not their values) so that `is` and typing work; JSON output
         # still writes the plain values.
         use_enum_values=False,
+        # Validators are built on first use, not at import: `import fibrecafe_client` stays
+        # close to the cost of its dependencies (docs/performance.md).
+        defer_build=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
