@@ -55,6 +55,7 @@ _MALFORMED_TYPES: Final = frozenset(
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _ALL_BYTES: Final = bytes(range(256))
 _NOT_BRACKETS: Final = bytes(b for b in _ALL_BYTES if b not in b"{}[]")
+_NOT_OPENERS: Final = bytes(b for b in _ALL_BYTES if b not in b"{[")
 _BRACKETS_AS_PARENS: Final = bytes.maketrans(b"{}[]", b"()()")
 
 
@@ -202,11 +203,12 @@ def _failure(reason: str, *, path: str = "", malformed: bool = True) -> ParseFai
 def _bytes_too_deep(data: bytes, max_depth: int) -> bool:
     """Whether brackets nest deeper than ``max_depth`` outside JSON strings.
 
-    The opener count bounds the depth from above, so ordinary bodies stop after two C-level
-    counts. Otherwise strings are removed, brackets kept, and innermost pairs peeled off one
-    level per pass: a depth over the limit leaves something after ``max_depth`` passes.
+    The opener count bounds the depth from above, so ordinary bodies stop after one C-level
+    pass (deleting every other byte leaves the openers). Otherwise strings are removed,
+    brackets kept, and innermost pairs peeled off one level per pass: a depth over the limit
+    leaves something after ``max_depth`` passes.
     """
-    if data.count(b"{") + data.count(b"[") <= max_depth:
+    if len(data.translate(None, _NOT_OPENERS)) <= max_depth:
         return False
     brackets = _JSON_STRING.sub(b"", data).translate(_BRACKETS_AS_PARENS, _NOT_BRACKETS)
     for _ in range(max_depth):
