@@ -92,6 +92,8 @@ class Expect:
 
     def describe(self) -> str:
         made = f", {self.created} created" if self.created else ""
+        if self.tokens is not None:
+            made += f", {self.tokens} token request{'s' if self.tokens != 1 else ''}"
         counts = self.attempts if isinstance(self.attempts, tuple) else (self.attempts,)
         shown = "-".join(str(n) for n in sorted({min(counts), max(counts)}))
         tries = f"{shown} attempt{'s' if counts != (1,) else ''}"
