@@ -181,6 +181,18 @@ class RetryPolicy:
     Waits use full jitter: a uniform random time between 0 and the ceiling, so that many
     clients failing together do not come back together. A ``Retry-After`` from the gateway
     replaces the jittered wait (capped by ``max_retry_after``).
+
+    Raises:
+        ConfigurationError: a value is negative, not a number, or ``max_backoff`` is smaller
+            than ``initial_backoff``.
+
+    Example:
+        >>> from fibrecafe_client import RetryPolicy
+        >>> patient = RetryPolicy(max_retries=4, deadline=300)
+        >>> patient.max_attempts
+        5
+        >>> patient.replace(deadline=None).deadline is None
+        True
     """
 
     max_retries: int = 2

@@ -28,6 +28,16 @@ def verifier_from_env(
 
     Raises :class:`~fibrecafe_client.ConfigurationError` naming the missing or invalid setting
     (never its value).
+
+    Example:
+        >>> from fibrecafe_client import verifier_from_env
+        >>> env = {"FIBRECAFE_KCI_AUTH": "bearer", "FIBRECAFE_KCI_TOKEN": "old-secret,new-secret"}
+        >>> type(verifier_from_env(env)).__name__
+        'BearerTokenVerifier'
+        >>> verifier_from_env({"FIBRECAFE_KCI_AUTH": "basic"})
+        Traceback (most recent call last):
+        ...
+        fibrecafe_client.errors.ConfigurationError: FIBRECAFE_KCI_AUTH=basic needs ..._USERNAME
     """
     source = os.environ if env is None else env
     mode = source.get(f"{prefix}AUTH", "").strip().lower()

@@ -78,6 +78,14 @@ class Sandbox:
         Keyword settings override the matching fields of ``config`` (see
         :class:`SandboxConfig`); ``webhooks`` are added to the configured ones. Needs uvicorn
         (``pip install 'fibrecafe-client[sandbox]'``); only loopback addresses are accepted.
+
+        Example:
+            >>> from fibrecafe_client import FibreCafe
+            >>> from fibrecafe_client.sandbox import Sandbox
+            >>> with Sandbox.start(kci_delay=0.01) as sandbox:
+            ...     with FibreCafe(**sandbox.client_kwargs()) as client:
+            ...         client.check_credentials().token_type
+            'Bearer'
         """
         base = config if config is not None else SandboxConfig()
         overrides: dict[str, Any] = {
