@@ -24,8 +24,7 @@ import socket
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from fibrecafe_client._loopback import bind_loopback
@@ -402,14 +401,3 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
-
-
-def named(behaviour: Behaviour, name: str) -> Behaviour:
-    """The behaviour under another name."""
-    return replace(behaviour, name=name)
-
-
-def many(*groups: tuple[Behaviour, int]) -> Iterable[Behaviour]:
-    """Behaviours repeated: ``many((a, 2), (b, 1))`` is a, a, b."""
-    for behaviour, count in groups:
-        yield from [behaviour] * count
