@@ -243,7 +243,7 @@ class FibreCafe(_ClientBase):
         ConfigurationError: a credential is missing or a setting is invalid (the message names
             it and never contains the secret).
 
-    Example:
+    Examples:
         >>> from fibrecafe_client import FibreCafe
         >>> client = FibreCafe("my-id", "my-secret", environment="cvt")
         >>> client.base_url

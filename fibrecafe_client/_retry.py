@@ -186,7 +186,7 @@ class RetryPolicy:
         ConfigurationError: a value is negative, not a number, or ``max_backoff`` is smaller
             than ``initial_backoff``.
 
-    Example:
+    Examples:
         >>> from fibrecafe_client import RetryPolicy
         >>> patient = RetryPolicy(max_retries=4, deadline=300)
         >>> patient.max_attempts

@@ -29,7 +29,7 @@ def verifier_from_env(
     Raises :class:`~fibrecafe_client.ConfigurationError` naming the missing or invalid setting
     (never its value).
 
-    Example:
+    Examples:
         >>> from fibrecafe_client import verifier_from_env
         >>> env = {"FIBRECAFE_KCI_AUTH": "bearer", "FIBRECAFE_KCI_TOKEN": "old-secret,new-secret"}
         >>> type(verifier_from_env(env)).__name__

@@ -119,7 +119,7 @@ def parse_kci(
         max_bytes: the largest body accepted (1 MiB by default).
         max_depth: the deepest JSON nesting accepted.
 
-    Example:
+    Examples:
         >>> from fibrecafe_client import KciParseError, parse_kci
         >>> try:
         ...     parse_kci(b'{"id": "1", "entityType": "SERVICE_TEST"}')

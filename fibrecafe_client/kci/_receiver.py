@@ -109,7 +109,7 @@ class KciReceiver:
         TypeError: ``verifier`` has no ``verify(headers)`` method.
         ValueError: a limit or timeout is out of range, or ``stale`` is neither value.
 
-    Example:
+    Examples:
         >>> from fibrecafe_client import BasicAuthVerifier, KciReceiver
         >>> receiver = KciReceiver(verifier=BasicAuthVerifier("gateway", "s3cret-password"))
         >>> @receiver.on("SERVICE_TEST", status="COMPLETED")

@@ -228,12 +228,17 @@ class ServiceTestCharacteristics:
 
     ``extra`` carries supplier-specific characteristics through unchanged.
 
-    >>> from datetime import datetime, UTC
-    >>> ServiceTestCharacteristics(
-    ...     service_has_worked=True,
-    ...     service_last_worked=datetime(2024, 4, 20, 9, 45, tzinfo=UTC),
-    ... ).to_mapping()
-    {'SERVICE_HAS_WORKED': 'true', 'SERVICE_LAST_WORKED': '2024-04-20T09:45:00.000Z'}
+    Raises:
+        TypeError: ``service_has_worked`` is not a bool.
+        ValueError: the set breaks a documented rule, or a datetime is naive.
+
+    Examples:
+        >>> from datetime import datetime, UTC
+        >>> ServiceTestCharacteristics(
+        ...     service_has_worked=True,
+        ...     service_last_worked=datetime(2024, 4, 20, 9, 45, tzinfo=UTC),
+        ... ).to_mapping()
+        {'SERVICE_HAS_WORKED': 'true', 'SERVICE_LAST_WORKED': '2024-04-20T09:45:00.000Z'}
     """
 
     service_has_worked: bool

@@ -79,7 +79,7 @@ class Sandbox:
         :class:`SandboxConfig`); ``webhooks`` are added to the configured ones. Needs uvicorn
         (``pip install 'fibrecafe-client[sandbox]'``); only loopback addresses are accepted.
 
-        Example:
+        Examples:
             >>> from fibrecafe_client import FibreCafe
             >>> from fibrecafe_client.sandbox import Sandbox
             >>> with Sandbox.start(kci_delay=0.01) as sandbox:
