@@ -10,6 +10,7 @@ headers. When the optional ``httpx-aiohttp`` package is installed, both are also
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import queue
 import statistics
@@ -71,11 +72,16 @@ def sandbox_process() -> Iterator[dict[str, str]]:
 
 
 def _aiohttp_transport() -> Callable[[], httpx.AsyncBaseTransport] | None:
+    """httpx-aiohttp's transport class when that optional package is installed, else None.
+
+    Imported by name: it is not a dependency of the project, so type checkers need not find it.
+    """
     try:
-        from httpx_aiohttp import AiohttpTransport
+        module = importlib.import_module("httpx_aiohttp")
     except ImportError:
         return None
-    return AiohttpTransport
+    transport: Callable[[], httpx.AsyncBaseTransport] = module.AiohttpTransport
+    return transport
 
 
 async def _in_flight(call: Callable[[], Awaitable[object]], total: int) -> float:
