@@ -7,7 +7,8 @@ compiles ``.pyc`` files too) and a first unmeasured import writes the caches.
 
 Two baselines: ``import httpx, pydantic, tenacity`` exactly, where ``import pydantic`` is lazy
 and loads little more than pydantic-core; and the same plus ``from pydantic import BaseModel``,
-which every pydantic user pays before their first model.
+which every pydantic user pays before their first model. The issue's target (<= 1.3x) is
+judged against the first.
 
 The SDK defers work to first use (model validators, the KCI side), so the first-use costs are
 reported too: the first ``ServiceTest`` parse and the first ``parse_kci`` after the import.
@@ -99,8 +100,8 @@ def run(*, quick: bool) -> list[Figure]:
     return [
         Figure(
             NAME,
-            "import fibrecafe_client / import httpx, pydantic, tenacity + BaseModel",
-            ms["sdk"] / ms["deps+BaseModel"],
+            "import fibrecafe_client / import httpx, pydantic, tenacity",
+            ms["sdk"] / ms["deps"],
             "x",
             "<=",
             TARGET,
@@ -108,8 +109,8 @@ def run(*, quick: bool) -> list[Figure]:
         ),
         Figure(
             NAME,
-            "import fibrecafe_client / import httpx, pydantic, tenacity (lazy pydantic)",
-            ms["sdk"] / ms["deps"],
+            "import fibrecafe_client / import httpx, pydantic, tenacity + BaseModel",
+            ms["sdk"] / ms["deps+BaseModel"],
             "x",
         ),
         Figure(
