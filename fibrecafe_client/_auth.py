@@ -102,9 +102,9 @@ def parse_expires_in(value: object) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
         return float(value)
-    return None
+    return None  # missing, garbage or 0: the caller assumes a short lifetime
 
 
 class ClientCredentialsAuth(httpx.Auth):
@@ -320,7 +320,7 @@ class ClientCredentialsAuth(httpx.Auth):
             f"the token request to {self._token_url} failed after {attempts} attempt(s): "
             f"{type(outcome).__name__}: {self._scrub(str(outcome))}",
             attempts=attempts,
-        ) from outcome
+        ) from None  # the httpx error's .request carries the client credentials
 
     def _new_retry(self) -> CallRetry:
         return CallRetry(

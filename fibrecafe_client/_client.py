@@ -31,7 +31,7 @@ import httpx
 from ._auth import AccessToken, ClientCredentialsAuth
 from ._config import DEFAULT_TIMEOUT, ClientConfig, Environment, TokenAuthMethod, resolve_config
 from ._logging import configure_from_env
-from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline
+from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
 from .errors import APIConnectionError, ConfigurationError
 from .resources import AsyncServiceTests, ServiceTests
@@ -297,8 +297,10 @@ class FibreCafe(_ClientBase):
         the_sleep = sleep or time.sleep
 
         def send_token_request(request: httpx.Request) -> httpx.Response:
+            client = pool.get()
+            ensure_open(client)
             # auth=None: the token request must not go through the bearer auth (no recursion).
-            return pool.get().send(request, auth=None, follow_redirects=False)
+            return client.send(request, auth=None, follow_redirects=False)
 
         auth = _auth(config, clock=the_clock, send=send_token_request, sleep=the_sleep)
         pipeline = SyncPipeline(pool.get, auth, _settings(config), sleep=the_sleep, clock=the_clock)
@@ -423,7 +425,9 @@ class AsyncFibreCafe(_ClientBase):
         the_sleep = sleep or anyio.sleep
 
         async def send_token_request(request: httpx.Request) -> httpx.Response:
-            return await pool.for_request().send(request, auth=None, follow_redirects=False)
+            client = pool.for_request()
+            ensure_open(client)
+            return await client.send(request, auth=None, follow_redirects=False)
 
         auth = _auth(config, clock=the_clock, asend=send_token_request, asleep=the_sleep)
         pipeline = AsyncPipeline(

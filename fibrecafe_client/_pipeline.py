@@ -189,10 +189,22 @@ def read_error_body(
         return body.code, messages, body.uuid, None
     try:
         data = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         return None, [], None, _body_detail(response)
     code, messages, error_uuid = _salvage(data)
     return code, messages, error_uuid, "error body not in the documented shape"
+
+
+CLOSED_CLIENT: Final = (
+    "the client is closed (its connection pool was closed by close()/aclose() on the client "
+    "that owns it); create a new client"
+)
+
+
+def ensure_open(client: httpx.Client | httpx.AsyncClient) -> None:
+    """Raise :class:`APIConnectionError` for a closed pool (httpx would raise RuntimeError)."""
+    if client.is_closed:
+        raise APIConnectionError(CLOSED_CLIENT)
 
 
 class EventLoopError(httpx.NetworkError):
@@ -347,10 +359,7 @@ class _Run:
     def check_open(self, client: httpx.Client | httpx.AsyncClient) -> None:
         if client.is_closed:
             raise APIConnectionError(
-                "the client is closed (its connection pool was closed by close()/aclose() "
-                "on the client that owns it); create a new client",
-                attempts=self.attempts,
-                **_ids(self.call, None, None),
+                CLOSED_CLIENT, attempts=self.attempts, **_ids(self.call, None, None)
             )
 
     def next_request(self) -> httpx.Request:
