@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 from fibrecafe_client.errors import ServiceTestWaitTimeout
 from fibrecafe_client.models import EntityType, ErrorCode, UpdateType
+from fibrecafe_client.resources.service_tests import test_id_of
 
 from ._asgi import KciAsgiApp
 from ._auth import KciVerifier, NoAuth
@@ -216,7 +217,7 @@ class KciReceiver:
         """
         import asyncio  # noqa: PLC0415 - asyncio costs ~13 ms to import; async paths only
 
-        waiter = LoopWaiter(_test_id(test_id), terminal=terminal, loop=asyncio.get_running_loop())
+        waiter = LoopWaiter(test_id_of(test_id), terminal=terminal, loop=asyncio.get_running_loop())
         ready = self._observers.add_waiter(waiter)
         if ready is not None:
             return ready
@@ -231,7 +232,7 @@ class KciReceiver:
         self, test_id: int | str, *, terminal: bool = True, timeout: float = 600.0
     ) -> ServiceTestKci:
         """Blocking :meth:`wait_for`, safe from any thread but the one serving the receiver."""
-        waiter = ThreadWaiter(_test_id(test_id), terminal=terminal)
+        waiter = ThreadWaiter(test_id_of(test_id), terminal=terminal)
         ready = self._observers.add_waiter(waiter)
         if ready is not None:
             return ready
@@ -469,15 +470,6 @@ class KciReceiver:
             pause = min(pause * 2, _MAX_PAUSE)
             claim = self._store.claim(key, self._claim_lease)
         return claim
-
-
-def _test_id(test_id: int | str) -> int:
-    if isinstance(test_id, bool):
-        raise TypeError("test_id must be an int or a numeric string")
-    try:
-        return int(test_id)
-    except (TypeError, ValueError):
-        raise ValueError(f"test_id must be a service test id, got {test_id!r}") from None
 
 
 def _dedup_key(kci: Kci) -> str:

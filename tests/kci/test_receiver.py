@@ -19,6 +19,7 @@ from fibrecafe_client import (
     KciClaim,
     KciReceiver,
     NoAuth,
+    RequestValidationError,
     ServiceTestKci,
     ServiceTestStatus,
     ServiceTestWaitTimeout,
@@ -467,10 +468,13 @@ def test_wait_for_times_out_with_the_last_kci_seen(make_kci: KciFactory) -> None
     assert info.value.last.entity_status is ServiceTestStatus.IN_PROGRESS
     with pytest.raises(ServiceTestWaitTimeout):
         receiver.wait_for_sync(9, terminal=False, timeout=0.01)  # "next" ignores the past
-    with pytest.raises(ValueError, match="service test id"):
+    # the same validation as service_tests.get(): a RequestValidationError (a ValueError)
+    with pytest.raises(RequestValidationError, match="test_id"):
         receiver.wait_for_sync("abc", timeout=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(RequestValidationError, match="test_id"):
         receiver.wait_for_sync(True, timeout=0)
+    with pytest.raises(RequestValidationError, match="test_id"):
+        receiver.wait_for_sync("-5", timeout=0)
 
 
 async def test_wait_for_in_asyncio(make_kci: KciFactory) -> None:
