@@ -43,7 +43,7 @@ import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._logging import logger
+from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
 from .errors import TokenError
 
@@ -55,7 +55,6 @@ MISSING_EXPIRY_TTL: Final = 60.0
 DEFAULT_REFRESH_LEEWAY: Final = 60.0
 #: A failed fetch is also the answer for callers arriving this many seconds after it.
 FAILURE_COOLDOWN: Final = 1.0
-_REDACTED: Final = "[redacted]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +148,16 @@ class ClientCredentialsAuth(httpx.Auth):
         self._asleep = asleep
         self._clock = clock
         self._leeway = refresh_leeway
+        pair = f"{_form_encode(client_id)}:{_form_encode(client_secret)}"
+        self._basic = "Basic " + base64.b64encode(pair.encode()).decode()
+        # Every form in which the secret may come back in an echo: raw, form-encoded, and
+        # inside the Basic header value (which decodes to it).
+        self._secret_forms = (
+            self._basic.removeprefix("Basic "),
+            client_secret,
+            _form_encode(client_secret),
+            quote_plus(client_secret),
+        )
         self._reset()
 
     def _reset(self) -> None:
@@ -205,8 +214,7 @@ class ClientCredentialsAuth(httpx.Auth):
             form["client_id"] = self._client_id
             form["client_secret"] = self._secret
         else:
-            pair = f"{_form_encode(self._client_id)}:{_form_encode(self._secret)}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+            headers["Authorization"] = self._basic
         return httpx.Request(
             "POST",
             self._token_url,
@@ -223,18 +231,8 @@ class ClientCredentialsAuth(httpx.Auth):
         """
         if text is None:
             return None
-        pair = f"{_form_encode(self._client_id)}:{_form_encode(self._secret)}"
-        forms = [
-            base64.b64encode(pair.encode()).decode(),
-            self._secret,
-            _form_encode(self._secret),
-            quote_plus(self._secret),
-        ]
-        if self._token is not None:
-            forms.append(self._token.value)
-        for form in forms:
-            text = text.replace(form, _REDACTED)
-        return text
+        token = (self._token.value,) if self._token is not None else ()
+        return redact(text, (*self._secret_forms, *token))
 
     def _token_from(self, response: httpx.Response, sent_at: float) -> AccessToken:
         try:

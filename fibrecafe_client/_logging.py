@@ -25,6 +25,7 @@ __all__ = [
     "SAFE_HEADERS",
     "configure_from_env",
     "logger",
+    "redact",
     "redact_headers",
     "remove_env_handler",
 ]
@@ -60,6 +61,14 @@ _LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO}
 _FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _MARK: Final = "_fibrecafe_env_handler"
 _install_lock = threading.Lock()
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``[redacted]``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def redact_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:

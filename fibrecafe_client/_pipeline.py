@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar, cast
 import httpx
 from pydantic import ValidationError
 
-from ._logging import logger, redact_headers
+from ._logging import REDACTED, logger, redact, redact_headers
 from ._retry import (
     TRANSPORT_ERRORS,
     CallRetry,
@@ -61,7 +61,6 @@ M = TypeVar("M", bound=FibreCafeModel)
 USER_AGENT: Final = (
     f"fibrecafe-client/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
 )
-_REDACTED_AUTH: Final = "[redacted]"
 _MIN_SCRUBBED: Final = 8  # shorter "tokens" are not scrubbed from text (too many false hits)
 _MAX_LISTED_ERRORS: Final = 10
 _SNIPPET: Final = 120
@@ -222,12 +221,6 @@ class EventLoopError(httpx.NetworkError):
         )
 
 
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, _REDACTED_AUTH)
-    return text
-
-
 def status_error(
     response: httpx.Response,
     *,
@@ -245,11 +238,11 @@ def status_error(
     status = response.status_code
     code, messages, error_uuid, detail = read_error_body(response)
     if secrets:
-        messages = [_scrub(m, secrets) for m in messages]
-        detail = detail and _scrub(detail, secrets)
-        error_uuid = error_uuid and _scrub(error_uuid, secrets)
+        messages = [redact(m, secrets) for m in messages]
+        detail = detail and redact(detail, secrets)
+        error_uuid = error_uuid and redact(error_uuid, secrets)
         if code is not None and not isinstance(code, ErrorCode):
-            code = _scrub(code, secrets)
+            code = redact(code, secrets)
     message = f"{response.reason_phrase or 'HTTP error'} ({call.method} {call.path})"
     if detail:
         message += f"; {detail}"
@@ -378,10 +371,10 @@ class _Run:
             logger.debug("request headers: %s", redact_headers(request.headers.items()))
         if "Authorization" in request.headers:
             token = request.headers["Authorization"].partition(" ")[2].strip()
-            if len(token) >= _MIN_SCRUBBED and token != _REDACTED_AUTH:
+            if len(token) >= _MIN_SCRUBBED and token != REDACTED:
                 self.tokens.append(token)
             # Errors and results keep the response (and so this request): drop the token.
-            request.headers["Authorization"] = _REDACTED_AUTH
+            request.headers["Authorization"] = REDACTED
         return outcome
 
     def _classify(self, outcome: Outcome, attempt: int) -> str | None:
