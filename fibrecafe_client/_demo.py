@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._client import FibreCafe
 from ._loopback import serve_asgi
+from .cli import describe_kci
 from .errors import FibreCafeError
 from .kci import BasicAuthVerifier, Kci, KciReceiver
 from .models import ServiceTest, ServiceTestCharacteristics
@@ -65,8 +67,6 @@ class _Printer:
             self._out.flush()
 
     def kci(self, kci: Kci) -> None:
-        from .cli import describe_kci  # noqa: PLC0415 - shared one-line rendering
-
         entity_id = kci.entity_id
         label = self._labels.get(entity_id) if isinstance(entity_id, int) else None
         elapsed = time.monotonic() - self._started
@@ -80,8 +80,6 @@ class _Printer:
 
 
 def _characteristics() -> ServiceTestCharacteristics:
-    from datetime import UTC, datetime, timedelta  # noqa: PLC0415 - demo data only
-
     return ServiceTestCharacteristics(
         service_has_worked=True,
         service_last_worked=datetime.now(UTC) - timedelta(hours=3),
