@@ -181,6 +181,11 @@ class _ClientBase:
         return self._config.base_url
 
     @property
+    def token_url(self) -> str:
+        """The token endpoint the client credentials are sent to."""
+        return self._config.token_url
+
+    @property
     def environment(self) -> str | None:
         """``"prod"`` or ``"cvt"`` when chosen by name, else None."""
         return self._config.environment
@@ -208,7 +213,9 @@ class _ClientBase:
     def __repr__(self) -> str:
         c = self._config
         return (
-            f"{type(self).__name__}(base_url={c.base_url!r}, client_id={c.client_id!r}, "
+            f"{type(self).__name__}(base_url={c.base_url!r}, "
+            f"token_host={httpx.URL(c.token_url).netloc.decode('ascii')!r}, "
+            f"client_id={c.client_id!r}, "
             f"token_auth_method={c.token_auth_method!r}, max_retries={c.retry.max_retries})"
         )
 

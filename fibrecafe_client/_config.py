@@ -4,9 +4,17 @@ Everything a client needs is resolved and checked once, at construction, into a 
 :class:`ClientConfig`; a bad setting fails there with a :class:`ConfigurationError` that says
 what to do. No message ever contains the client secret (nor a URL's userinfo).
 
-Precedence: an explicit argument beats its environment variable. ``environment`` and
-``base_url`` choose the gateway; giving both at the same level is ambiguous and refused. There
-is no default gateway: a tenant always says whether it means production or CVT.
+Precedence: an explicit argument beats its environment variable, and a variable fills only a
+setting that was not passed. ``environment`` and ``base_url`` choose the gateway; giving both at
+the same level is ambiguous and refused. There is no default gateway: a tenant always says
+whether it means production or CVT.
+
+The gateway's variables travel together: when ``environment=`` or ``base_url=`` is passed, none
+of ``FIBRECAFE_ENVIRONMENT``, ``FIBRECAFE_BASE_URL`` and ``FIBRECAFE_TOKEN_URL`` is read (a
+leftover token URL would otherwise receive the credentials meant for the gateway just chosen),
+and the token endpoint is ``token_url=`` or the chosen gateway's own. ``FIBRECAFE_TOKEN_URL``
+goes with ``FIBRECAFE_BASE_URL``; beside ``FIBRECAFE_ENVIRONMENT`` it is refused, because a
+named environment has its own token endpoint and the pair is most likely a leftover.
 """
 
 from __future__ import annotations
@@ -183,9 +191,11 @@ def _check_url(name: str, value: object, *, allow_insecure_http: bool) -> str:
     return shown.rstrip("/")
 
 
-def _resolve_base_url(
-    environment: object, base_url: object, env: Mapping[str, str]
-) -> tuple[str | None, object]:
+def _resolve_gateway(
+    environment: object, base_url: object, token_url: object, env: Mapping[str, str]
+) -> tuple[str | None, object, object]:
+    """(environment name, raw base URL, raw token URL or None) from the arguments, else the
+    environment variables: never a mix of the two (see the module docstring)."""
     if environment is not None and base_url is not None:
         raise ConfigurationError("pass either environment= or base_url=, not both")
     if environment is None and base_url is None:
@@ -193,6 +203,19 @@ def _resolve_base_url(
         base_url = _from_env(env, ENV_BASE_URL)
         if environment is not None and base_url is not None:
             raise ConfigurationError(f"set either {ENV_ENVIRONMENT} or {ENV_BASE_URL}, not both")
+        if token_url is None:
+            token_url = _from_env(env, ENV_TOKEN_URL)
+            if token_url is not None and environment is not None:
+                raise ConfigurationError(
+                    f"{ENV_TOKEN_URL} is set beside {ENV_ENVIRONMENT}: a named environment has "
+                    f"its own token endpoint. Unset {ENV_TOKEN_URL} (a leftover?), or set "
+                    f"{ENV_BASE_URL} instead of {ENV_ENVIRONMENT}"
+                )
+    name, base = _resolve_base_url(environment, base_url)
+    return name, base, token_url
+
+
+def _resolve_base_url(environment: object, base_url: object) -> tuple[str | None, object]:
     if base_url is not None:
         return None, base_url
     if environment is None:
@@ -295,13 +318,12 @@ def resolve_config(
         raise ConfigurationError("allow_insecure_http must be a bool")
     cid = _credential("client_id", client_id, env, ENV_CLIENT_ID)
     secret = _credential("client_secret", client_secret, env, ENV_CLIENT_SECRET)
-    env_name, raw_base = _resolve_base_url(environment, base_url, env)
+    env_name, raw_base, raw_token_url = _resolve_gateway(environment, base_url, token_url, env)
     base = _check_url(
         "base_url" if env_name is None else "environment",
         raw_base,
         allow_insecure_http=allow_insecure_http,
     )
-    raw_token_url = token_url if token_url is not None else _from_env(env, ENV_TOKEN_URL)
     token = _check_url(
         "token_url",
         raw_token_url if raw_token_url is not None else base + TOKEN_PATH,
