@@ -215,9 +215,7 @@ def _summarise(printer: _Printer, outcomes: Sequence[_Outcome], sandbox: Sandbox
 
 def run_sandbox_forever(args: argparse.Namespace, out: TextIO) -> int:
     """``fibrecafe sandbox``: serve until Ctrl-C, printing how to point the SDK at it."""
-    username = password = None
-    if args.webhook_basic:
-        username, _, password = args.webhook_basic.partition(":")
+    username, password = args.webhook_basic or (None, None)  # already checked by the parser
     webhooks = [
         Webhook(url, username=username, password=password, bearer_token=args.webhook_bearer)
         for url in args.webhook

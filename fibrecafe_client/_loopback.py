@@ -19,12 +19,17 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
-__all__ = ["LoopbackServer", "bind_loopback", "serve_asgi", "serve_wsgi"]
+__all__ = ["Lifespan", "LoopbackServer", "bind_loopback", "serve_asgi", "serve_wsgi"]
+
+#: uvicorn's lifespan modes: ``"auto"`` runs an app's startup and shutdown when it speaks the
+#: lifespan protocol and carries on silently when it does not; ``"on"`` requires it (a failing
+#: startup stops the server from starting); ``"off"`` never sends the lifespan scope.
+Lifespan: TypeAlias = Literal["auto", "on", "off"]
 
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
@@ -42,6 +47,11 @@ def bind_loopback(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.bind((host, port))
         sock.listen(128)
         sock.set_inheritable(True)
+    except OSError as exc:
+        sock.close()
+        # "[Errno 98] Address already in use" says neither which address nor which port.
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise OSError(exc.errno, f"cannot listen on {shown}: {exc.strerror}") from None
     except BaseException:
         sock.close()
         raise
@@ -105,11 +115,16 @@ def serve_asgi(
     port: int = 0,
     sock: socket.socket | None = None,
     log_level: str = "warning",
+    lifespan: Lifespan = "auto",
 ) -> LoopbackServer:
     """Start ``app`` under uvicorn in a background thread and return once it accepts requests.
 
-    Needs uvicorn (the ``sandbox`` extra).
+    ``lifespan`` is uvicorn's (default ``"auto"``, as uvicorn's): the app's startup has run
+    when this returns and its shutdown runs on ``stop()``. With ``"on"``, a startup that fails
+    raises ``RuntimeError`` here. Needs uvicorn (the ``sandbox`` extra).
     """
+    if lifespan not in ("auto", "on", "off"):
+        raise ValueError(f"lifespan must be 'auto', 'on' or 'off', not {lifespan!r}")
     try:
         import uvicorn  # noqa: PLC0415 - optional dependency, loaded only when serving
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -118,18 +133,21 @@ def serve_asgi(
         ) from exc
     listener = sock if sock is not None else bind_loopback(host, port)
     bound_host, bound_port = listener.getsockname()[:2]
-    config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+    config = uvicorn.Config(app, log_level=log_level, lifespan=lifespan, access_log=False)
     server = uvicorn.Server(config)
 
     def run() -> None:
         try:
             server.run(sockets=[listener])
+        except SystemExit:  # uvicorn exits like this when the app's lifespan startup fails
+            pass
         finally:
             listener.close()
 
     thread = threading.Thread(target=run, name=f"asgi-{bound_port}", daemon=True)
     thread.start()
-    _wait_started(lambda: server.started, thread, "uvicorn")
+    what = "uvicorn" if lifespan == "off" else "uvicorn (or the app's lifespan startup)"
+    _wait_started(lambda: server.started, thread, what)
 
     def stop() -> None:
         server.should_exit = True

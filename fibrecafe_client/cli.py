@@ -1,12 +1,15 @@
 """The ``fibrecafe`` command: service tests, KCIs, credentials, the sandbox and the demo.
 
 Credentials come from flags or the ``FIBRECAFE_*`` environment variables (the same ones the
-client reads). Failures print one line on stderr, never a traceback (a traceback could carry a
-secret), and exit non-zero:
+client reads). Every argument is checked before the first request (argparse converters in
+:mod:`fibrecafe_client._cli_args`, then the request itself, built and validated before the
+client exists). Failures print one line on stderr, never a traceback (a traceback could carry
+a secret; ``fibrecafe --debug`` shows one for an unexpected error), and exit non-zero:
 
 - 0: success;
-- 1: the call failed (the gateway refused it, the network failed, the input was invalid);
-- 2: the command line was wrong;
+- 1: the call failed (the gateway refused it, the network failed, the settings are missing or
+  invalid, a file is unreadable or not a KCI, a port is taken, an extra is missing, a bug);
+- 2: the command line was wrong (an unknown option, a missing or malformed value);
 - 3: ``--wait`` gave up before the service test finished;
 - 130: interrupted.
 """
@@ -14,15 +17,20 @@ secret), and exit non-zero:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
+import stat
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import _cli_args as check
 from ._version import __version__
-from .errors import FibreCafeError, ServiceTestWaitTimeout
+from .errors import FibreCafeError, RequestValidationError, ServiceTestWaitTimeout
 
 if TYPE_CHECKING:
     from ._client import FibreCafe
@@ -33,24 +41,31 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_USAGE = check.EXIT_USAGE
 EXIT_WAIT_TIMEOUT = 3
 EXIT_INTERRUPTED = 130
 
-_SCENARIO_PREFIX = "SERVICE_TEST_"
+_SANDBOX_EXTRA = "pip install 'fibrecafe-client[sandbox]'"
 
 
 class _UsageError(Exception):
     """A command-line mistake found after argparse (exit code 2)."""
 
 
+class _Failure(Exception):
+    """A failure the command explains in one line (exit code 1)."""
+
+
 def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "gateway and credentials (default: the FIBRECAFE_* environment variables)"
     )
-    group.add_argument("--client-id", help="OAuth2 client id (env FIBRECAFE_CLIENT_ID)")
+    group.add_argument(
+        "--client-id", type=check.non_empty, help="OAuth2 client id (env FIBRECAFE_CLIENT_ID)"
+    )
     group.add_argument(
         "--client-secret",
+        type=check.non_empty,
         help="OAuth2 client secret (env FIBRECAFE_CLIENT_SECRET; prefer the environment: "
         "flags are visible to other users of the machine)",
     )
@@ -58,17 +73,24 @@ def _add_credential_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base-url", help="API base URL, e.g. https://cvt.fibregateway.com/v1")
     group.add_argument("--token-url", help="token endpoint (default: <base-url>/auth/...)")
     group.add_argument("--scope", help="OAuth2 scope(s), space separated")
-    group.add_argument("--timeout", type=float, help="per-request timeout in seconds")
+    group.add_argument(
+        "--timeout", type=check.positive_seconds, help="per-request timeout in seconds"
+    )
     group.add_argument("--json", action="store_true", help="machine-readable JSON output")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = check.Parser(
         prog="fibrecafe",
         description="Fibre Cafe gateway from the command line: service tests, KCIs, the sandbox.",
         epilog="Exit codes: 0 ok, 1 failed, 2 bad command line, 3 --wait timed out.",
     )
     parser.add_argument("--version", action="version", version=f"fibrecafe {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an unexpected error (it may contain secrets)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -79,27 +101,57 @@ def _build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="scenarios",
         metavar="NAME",
+        type=check.scenario,
         help="scenario to run (repeatable; default: all). e.g. GREEN or SERVICE_TEST_RED",
     )
     demo.add_argument(
-        "--kci-delay", type=float, default=0.2, help="seconds between KCIs (default 0.2)"
+        "--kci-delay",
+        type=check.non_negative_seconds,
+        default=0.2,
+        help="seconds between KCIs (default 0.2)",
     )
     demo.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway until Ctrl-C")
-    sandbox.add_argument("--host", default="127.0.0.1", help="loopback address (127.0.0.1)")
-    sandbox.add_argument("--port", type=int, default=8080, help="port (0 = any free port)")
-    sandbox.add_argument("--client-id", default="sandbox-client", help="accepted client id")
-    sandbox.add_argument("--client-secret", default="sandbox-secret", help="accepted client secret")
-    sandbox.add_argument("--kci-delay", type=float, help="default seconds between KCIs")
-    sandbox.add_argument("--token-lifetime", type=float, help="token lifetime in seconds")
     sandbox.add_argument(
-        "--webhook", action="append", default=[], metavar="URL", help="deliver KCIs to URL"
+        "--host", type=check.loopback_host, default="127.0.0.1", help="loopback address (127.0.0.1)"
     )
     sandbox.add_argument(
-        "--webhook-basic", metavar="USER:PASSWORD", help="Basic credentials for the webhooks"
+        "--port", type=check.port, default=8080, help="port (0 = any free port; default 8080)"
     )
-    sandbox.add_argument("--webhook-bearer", metavar="TOKEN", help="bearer token for webhooks")
+    sandbox.add_argument(
+        "--client-id", type=check.non_empty, default="sandbox-client", help="accepted client id"
+    )
+    sandbox.add_argument(
+        "--client-secret",
+        type=check.non_empty,
+        default="sandbox-secret",
+        help="accepted client secret",
+    )
+    sandbox.add_argument(
+        "--kci-delay", type=check.non_negative_seconds, help="default seconds between KCIs"
+    )
+    sandbox.add_argument(
+        "--token-lifetime", type=check.positive_seconds, help="token lifetime in seconds"
+    )
+    sandbox.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        type=check.loopback_url,
+        metavar="URL",
+        help="deliver KCIs to URL (a loopback URL; repeatable)",
+    )
+    webhook_auth = sandbox.add_mutually_exclusive_group()
+    webhook_auth.add_argument(
+        "--webhook-basic",
+        type=check.basic_credentials,
+        metavar="USER:PASSWORD",
+        help="Basic credentials for the webhooks",
+    )
+    webhook_auth.add_argument(
+        "--webhook-bearer", type=check.non_empty, metavar="TOKEN", help="bearer token for webhooks"
+    )
 
     tests = commands.add_parser("service-tests", help="create and fetch service tests")
     tests_commands = tests.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -110,6 +162,7 @@ def _build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--problem-type",
         required=True,
+        type=check.problem_type,
         help="CPE, CUSTOMER, OUTAGE, PERFORMANCE, STABILITY or SYNCHRONISATION",
     )
     create.add_argument("--spec", required=True, help="service specification id, e.g. FTTP")
@@ -118,23 +171,37 @@ def _build_parser() -> argparse.ArgumentParser:
         "--characteristic",
         action="append",
         default=[],
+        type=check.name_value("=", "SERVICE_HAS_WORKED=true"),
         metavar="NAME=VALUE",
         help="a characteristic, repeatable (e.g. SERVICE_HAS_WORKED=true)",
     )
     create.add_argument("--conversation-id", help="your own X-Conversation-ID")
-    create.add_argument("--scenario", help="CVT/sandbox scenario (X-Scenario header)")
-    create.add_argument("--kci-delay", type=float, help="CVT/sandbox X-Kci-Delay seconds")
     create.add_argument(
-        "--header", action="append", default=[], metavar="NAME:VALUE", help="extra header"
+        "--scenario", type=check.scenario, help="CVT/sandbox scenario (X-Scenario header)"
+    )
+    create.add_argument(
+        "--kci-delay", type=check.non_negative_seconds, help="CVT/sandbox X-Kci-Delay seconds"
+    )
+    create.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=check.header,
+        metavar="NAME:VALUE",
+        help="extra header",
     )
     create.add_argument("--wait", action="store_true", help="wait until the test finishes")
-    create.add_argument("--wait-timeout", type=float, default=600.0, help="seconds (600)")
+    create.add_argument(
+        "--wait-timeout", type=check.positive_seconds, default=600.0, help="seconds (600)"
+    )
 
     get = tests_commands.add_parser("get", help="fetch a service test")
     _add_credential_flags(get)
-    get.add_argument("test_id", metavar="ID", help="service test id")
+    get.add_argument("test_id", metavar="ID", type=check.service_test_id, help="service test id")
     get.add_argument("--wait", action="store_true", help="wait until the test finishes")
-    get.add_argument("--wait-timeout", type=float, default=600.0, help="seconds (600)")
+    get.add_argument(
+        "--wait-timeout", type=check.positive_seconds, default=600.0, help="seconds (600)"
+    )
 
     kci = commands.add_parser("kci", help="work with KCI payloads")
     kci_commands = kci.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -142,7 +209,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parse.add_argument("file", metavar="FILE", help="a KCI JSON file, or - for stdin")
     parse.add_argument("--json", action="store_true", help="print the KCI as wire JSON only")
     parse.add_argument(
-        "--max-bytes", type=int, default=1_048_576, help="size limit (default 1 MiB)"
+        "--max-bytes", type=check.positive_int, default=1_048_576, help="size limit (default 1 MiB)"
     )
 
     token = commands.add_parser(
@@ -168,19 +235,14 @@ def _client_from(args: argparse.Namespace) -> FibreCafe:
     return FibreCafe(**options)
 
 
-def _pairs(values: Sequence[str], separator: str, what: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        name, sep, rest = value.partition(separator)
-        if not sep or not name.strip():
-            raise _UsageError(f"{what} must look like NAME{separator}VALUE, got {value!r}")
-        pairs[name.strip()] = rest.strip() if separator == ":" else rest
-    return pairs
-
-
-def _scenario_name(value: str) -> str:
-    name = value.strip().upper()
-    return name if name.startswith(_SCENARIO_PREFIX) else _SCENARIO_PREFIX + name
+def _require_sandbox_extra(command: str) -> None:
+    """One line naming the extra, instead of an ImportError deep in the sandbox."""
+    try:
+        importlib.import_module("uvicorn")
+    except ImportError:
+        raise _Failure(
+            f"fibrecafe {command} needs the sandbox extra (uvicorn): {_SANDBOX_EXTRA}"
+        ) from None
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -265,22 +327,28 @@ def describe_kci(kci: Kci) -> str:
 
 
 def _cmd_create(args: argparse.Namespace, out: TextIO) -> int:
-    headers = _pairs(args.header, ":", "--header")
+    from .resources.service_tests import create_call  # noqa: PLC0415 - loads the models
+
+    headers = dict(args.header)
     if args.scenario:
-        headers["X-Scenario"] = _scenario_name(args.scenario)
+        headers["X-Scenario"] = args.scenario
     if args.kci_delay is not None:
         headers["X-Kci-Delay"] = f"{args.kci_delay:g}"
-    characteristics = _pairs(args.characteristic, "=", "--characteristic")
+    request: dict[str, Any] = {
+        "service_id": args.service_id,
+        "problem_type": args.problem_type,
+        "service_specification": args.spec,
+        "supplier": args.supplier,
+        "characteristics": dict(args.characteristic),
+        "conversation_id": args.conversation_id,
+        "extra_headers": headers or None,
+    }
+    try:  # the whole request is checked before the client (and its token) exists
+        create_call(**request)
+    except RequestValidationError as exc:
+        raise _UsageError(str(exc)) from None
     with _client_from(args) as client:
-        test = client.service_tests.create(
-            service_id=args.service_id,
-            problem_type=args.problem_type,
-            service_specification=args.spec,
-            supplier=args.supplier,
-            characteristics=characteristics,
-            conversation_id=args.conversation_id,
-            extra_headers=headers or None,
-        )
+        test = client.service_tests.create(**request)
         _emit(out, args, test)
         if args.wait:
             return _wait_and_emit(client, args, out, test.id, test.conversation_id)
@@ -321,15 +389,22 @@ def _cmd_get(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_kci_parse(args: argparse.Namespace, out: TextIO) -> int:
     from .kci import parse_kci  # noqa: PLC0415 - only this command needs it
 
+    size: int | None = None  # the true size, when the input is a regular file
     if args.file == "-":
         body = sys.stdin.buffer.read(args.max_bytes + 1)
     else:
         try:
             with Path(args.file).open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                size = status.st_size if stat.S_ISREG(status.st_mode) else None
                 body = handle.read(args.max_bytes + 1)
         except OSError as exc:
-            sys.stderr.write(f"error: cannot read {args.file}: {exc.strerror}\n")
-            return EXIT_FAILED
+            raise _Failure(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    if len(body) > args.max_bytes:  # only max_bytes + 1 were read: say what is known
+        what = f"{size} bytes" if size is not None else f"more than {args.max_bytes} bytes"
+        raise _Failure(
+            f"invalid KCI: the body is {what}, over the {args.max_bytes}-byte limit (--max-bytes)"
+        )
     kci = parse_kci(body, max_bytes=args.max_bytes)
     if args.json:
         out.write(kci.to_json() + "\n")
@@ -363,23 +438,22 @@ def _cmd_token(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
+    _require_sandbox_extra("sandbox")
     from ._demo import run_sandbox_forever  # noqa: PLC0415 - needs the sandbox extra
 
-    if args.webhook_basic and args.webhook_bearer:
-        raise _UsageError("use --webhook-basic or --webhook-bearer, not both")
-    if args.webhook_basic and ":" not in args.webhook_basic:
-        raise _UsageError("--webhook-basic must look like USER:PASSWORD")
     try:
         return run_sandbox_forever(args, out)
-    except ValueError as exc:  # a bad webhook URL or setting
+    except ValueError as exc:  # a setting the sandbox refuses
         raise _UsageError(str(exc)) from None
+    except OSError as exc:  # the port is taken, or not ours to bind
+        raise _Failure(f"cannot start the sandbox: {exc.strerror or exc}") from None
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    _require_sandbox_extra("demo")
     from ._demo import run_demo  # noqa: PLC0415 - needs the sandbox extra
 
-    scenarios = [_scenario_name(s) for s in args.scenarios] if args.scenarios else None
-    return run_demo(out, scenarios=scenarios, kci_delay=args.kci_delay, as_json=args.json)
+    return run_demo(out, scenarios=args.scenarios, kci_delay=args.kci_delay, as_json=args.json)
 
 
 _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, TextIO], int]] = {
@@ -393,21 +467,37 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, TextIO], i
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
-    """Run the command line; returns the exit code (the console script exits with it)."""
+    """Run the command line; returns the exit code (the console script exits with it).
+
+    Nothing escapes as a traceback: a usage error is one line and exit code 2, any failure one
+    line and exit code 1 (an unexpected exception is named by its type only, since its message
+    could hold a secret; ``--debug`` prints its traceback).
+    """
     stream = out if out is not None else sys.stdout
-    args = _build_parser().parse_args(argv)
+    try:
+        args = _build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return EXIT_OK if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     command = _COMMANDS[(args.command, getattr(args, "action", None))]
     try:
         return command(args, stream)
     except _UsageError as exc:
-        sys.stderr.write(f"fibrecafe: error: {exc}\n")
+        sys.stderr.write(f"fibrecafe: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
-    except FibreCafeError as exc:
+    except (FibreCafeError, _Failure) as exc:
         sys.stderr.write(f"error: {_one_line(str(exc))}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: never a traceback
+        if args.debug:
+            traceback.print_exc()
+        sys.stderr.write(
+            f"error: unexpected {type(exc).__name__} (a bug in fibrecafe-client, please report "
+            "it); run 'fibrecafe --debug ...' for the traceback\n"
+        )
+        return EXIT_FAILED
 
 
 def _one_line(text: str) -> str:

@@ -190,10 +190,11 @@ def test_usage_errors_exit_2(
     assert "must look like" in capsys.readouterr().err
 
 
-def test_argparse_usage_errors_exit_2() -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["service-tests", "create"])
-    assert exc.value.code == EXIT_USAGE
+def test_argparse_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["service-tests", "create"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("fibrecafe service-tests create: error: the following arguments")
 
 
 def test_invalid_arguments_fail_before_sending(
@@ -201,7 +202,7 @@ def test_invalid_arguments_fail_before_sending(
 ) -> None:
     before = env.stats.count("POST")
     code, _ = run(*CREATE[:3], "x" * 51, *CREATE[4:])
-    assert code == EXIT_FAILED
+    assert code == EXIT_USAGE
     assert "service_id" in capsys.readouterr().err
     assert env.stats.count("POST") == before
 
