@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fibrecafe_client import cli
 from fibrecafe_client.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WAIT_TIMEOUT, main
 from fibrecafe_client.sandbox import Sandbox, Scenario
 
@@ -257,3 +258,26 @@ def test_demo_json_reports_each_kci_in_sequence_order() -> None:
     assert results["SERVICE_TEST_GREEN"]["status"] == "COMPLETED"
     assert results["SERVICE_TEST_FAILED_TO_SEND"]["status"] == "FAILED_TO_SEND"
     assert records[-1] == records[-1] | {"event": "done", "ok": True}
+
+
+def test_an_unexpected_exception_is_one_line_naming_only_its_type(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    canary = "canary-secret-0xC0FFEE"
+
+    def broken(args: object, out: object) -> int:
+        raise KeyError({"access_token": canary})  # its message may hold anything
+
+    monkeypatch.setitem(cli._COMMANDS, ("kci", "parse"), broken)
+    assert main(["kci", "parse", "-"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == (
+        "error: unexpected KeyError (a bug in fibrecafe-client, please report it); "
+        "run 'fibrecafe --debug ...' for the traceback\n"
+    )
+    # --debug asks for the traceback, secrets and all: it is the user's explicit choice.
+    assert main(["--debug", "kci", "parse", "-"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert canary in err
+    assert err.endswith("for the traceback\n")

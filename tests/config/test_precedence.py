@@ -9,7 +9,6 @@ client is built, so both paths are covered.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,11 +24,10 @@ TOKEN_PATH = "/auth/tenant/access-token"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("FIBRECAFE_"):
             monkeypatch.delenv(name)
-    yield
 
 
 def resolve(environ: dict[str, str], **arguments: Any) -> ClientConfig:
