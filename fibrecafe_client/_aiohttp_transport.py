@@ -101,6 +101,10 @@ class _MappedStream(httpx.AsyncByteStream):
             raise failure
 
 
+class _OtherLoopError(httpx.ConnectError):
+    """A request from an event loop other than the session's: refused before sending."""
+
+
 class SdkAiohttpTransport(AiohttpTransport):
     """httpx-aiohttp's transport with the SDK's error mapping and aiohttp session settings."""
 
@@ -121,9 +125,11 @@ class SdkAiohttpTransport(AiohttpTransport):
             proxy=proxy,
             client=self._new_session,
         )
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _new_session(self) -> aiohttp.ClientSession:
         """The aiohttp session, made on first use (it belongs to the running event loop)."""
+        self._loop = asyncio.get_running_loop()
         limits = self.limits
         connector = aiohttp.TCPConnector(
             # httpx's None is "no limit"; aiohttp's is 0 (its own default is 100).
@@ -148,6 +154,13 @@ class SdkAiohttpTransport(AiohttpTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send through aiohttp; every failure is an httpx ``TransportError`` (see the module)."""
+        if self._loop is not None and self._loop is not asyncio.get_running_loop():
+            raise _OtherLoopError(
+                "this http_client's aiohttp session belongs to another event loop (aiohttp "
+                "sessions cannot move between loops): create the client in the event loop "
+                "that uses it, or let the SDK own it with AsyncFibreCafe(http_backend='aiohttp')",
+                request=request,
+            )
         try:
             response = await super().handle_async_request(request)
         except _ERRORS as exc:
