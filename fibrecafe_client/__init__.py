@@ -19,6 +19,7 @@ Results also arrive as KCI webhooks: see :func:`parse_kci` and :class:`KciReceiv
 
 from typing import TYPE_CHECKING
 
+from ._aiohttp import aiohttp_http_client
 from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
 from ._retry import RetryPolicy
 from ._version import __version__
@@ -152,6 +153,7 @@ __all__ = [
     "UnprocessableEntityError",
     "UpdateType",
     "__version__",
+    "aiohttp_http_client",
     "parse_kci",
     "verifier_from_env",
 ]

@@ -17,10 +17,30 @@ from typing import Any, Literal
 import pytest
 
 from fibrecafe_client import AsyncFibreCafe, FibreCafe
+from fibrecafe_client._aiohttp import HttpBackend
 
-__all__ = ["Kind", "Outcome", "SleepRecorder", "run_bounded", "run_in_thread"]
+__all__ = [
+    "ASYNC_BACKENDS",
+    "KINDS",
+    "Kind",
+    "Outcome",
+    "SleepRecorder",
+    "async_backend",
+    "run_bounded",
+    "run_in_thread",
+]
 
-Kind = Literal["sync", "async"]
+#: ``sync``: ``FibreCafe``; ``async``: ``AsyncFibreCafe`` on httpx's pool; ``aiohttp``:
+#: ``AsyncFibreCafe(http_backend="aiohttp")``. Every real-socket case runs on each.
+Kind = Literal["sync", "async", "aiohttp"]
+KINDS: tuple[Kind, ...] = ("sync", "async", "aiohttp")
+#: The async client's HTTP backends, for tests parametrised on them.
+ASYNC_BACKENDS: tuple[HttpBackend, ...] = ("httpx", "aiohttp")
+
+
+def async_backend(kind: Kind) -> HttpBackend:
+    """The ``http_backend`` of an async kind."""
+    return "aiohttp" if kind == "aiohttp" else "httpx"
 
 
 @dataclass
@@ -88,7 +108,10 @@ def run_bounded(
             return sync_call(client)
 
     async def async_work() -> Any:
-        async with AsyncFibreCafe(**client_kwargs, sleep=recorder.asleep) as client:
+        backend = async_backend(kind)
+        async with AsyncFibreCafe(
+            **client_kwargs, sleep=recorder.asleep, http_backend=backend
+        ) as client:
             return await async_call(client)
 
     work = sync_work if kind == "sync" else (lambda: asyncio.run(async_work()))

@@ -10,7 +10,7 @@ sandbox):
   exactly one new token is fetched, and each refused request is replayed once with it.
 
 Every call must succeed, the sandbox must have created exactly the tests asked for, and every
-wait is bounded.
+wait is bounded. The async cases run on both HTTP backends of the async client.
 """
 
 from __future__ import annotations
@@ -24,10 +24,17 @@ from typing import Any
 import httpx
 import pytest
 
-from fibrecafe_client import AsyncFibreCafe, FibreCafe, RetryPolicy, ServiceTest
+from fibrecafe_client import (
+    AsyncFibreCafe,
+    FibreCafe,
+    RetryPolicy,
+    ServiceTest,
+    aiohttp_http_client,
+)
+from fibrecafe_client._aiohttp import HttpBackend
 from fibrecafe_client.sandbox import Sandbox
 
-from .runner import run_in_thread
+from .runner import ASYNC_BACKENDS, run_in_thread
 
 pytestmark = pytest.mark.network
 
@@ -169,13 +176,18 @@ def test_32_threads_across_a_revocation(sandbox: Sandbox) -> None:
 TOTAL_ASYNC = 2 * COROUTINES
 
 
-def test_1000_coroutines_while_the_clock_expires_the_token(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("backend", ASYNC_BACKENDS)
+def test_1000_coroutines_while_the_clock_expires_the_token(
+    sandbox: Sandbox, backend: HttpBackend
+) -> None:
     sandbox.revoke_tokens()
     clock = JumpClock()
     jumps = Milestones({TOTAL_ASYNC // 4: clock.jump, TOTAL_ASYNC // 2: clock.jump})
 
     async def burst() -> list[BaseException]:
-        async with AsyncFibreCafe(**sandbox.client_kwargs(), retry=RETRY, clock=clock) as client:
+        async with AsyncFibreCafe(
+            **sandbox.client_kwargs(), retry=RETRY, clock=clock, http_backend=backend
+        ) as client:
             return await run_coroutines(client, jumps)
 
     outcome = run_in_thread(lambda: asyncio.run(burst()), LIMIT, "1000 coroutines")
@@ -187,12 +199,15 @@ def test_1000_coroutines_while_the_clock_expires_the_token(sandbox: Sandbox) -> 
     assert sandbox.stats.count(status=401) == 0
 
 
-def test_1000_coroutines_across_a_revocation(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("backend", ASYNC_BACKENDS)
+def test_1000_coroutines_across_a_revocation(sandbox: Sandbox, backend: HttpBackend) -> None:
     sandbox.revoke_tokens()
     revocation = Milestones({TOTAL_ASYNC // 2: sandbox.revoke_tokens})
 
     async def burst() -> list[BaseException]:
-        async with AsyncFibreCafe(**sandbox.client_kwargs(), retry=RETRY) as client:
+        async with AsyncFibreCafe(
+            **sandbox.client_kwargs(), retry=RETRY, http_backend=backend
+        ) as client:
             return await run_coroutines(client, revocation)
 
     outcome = run_in_thread(lambda: asyncio.run(burst()), LIMIT, "1000 coroutines")
@@ -204,7 +219,7 @@ def test_1000_coroutines_across_a_revocation(sandbox: Sandbox) -> None:
     assert sandbox.stats.count(status=401) >= 1
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("kind", ["sync", "async", "aiohttp"])
 def test_a_401_storm_wider_than_the_pool_does_not_starve_the_token_request(
     sandbox: Sandbox, kind: str
 ) -> None:
@@ -245,7 +260,12 @@ def test_a_401_storm_wider_than_the_pool_does_not_starve_the_token_request(
             return problems
 
     async def coroutines() -> list[str]:
-        async with httpx.AsyncClient(limits=limits) as http:
+        pool = (
+            aiohttp_http_client(limits=limits)
+            if kind == "aiohttp"
+            else httpx.AsyncClient(limits=limits)
+        )
+        async with pool as http:
             client = AsyncFibreCafe(
                 **sandbox.client_kwargs(), retry=RETRY, timeout=timeout, http_client=http
             )
@@ -261,7 +281,7 @@ def test_a_401_storm_wider_than_the_pool_does_not_starve_the_token_request(
             )
             return [f"{type(o).__name__}: {o}" for o in outcomes if isinstance(o, BaseException)]
 
-    work = threads if kind == "sync" else (lambda: asyncio.run(coroutines()))
+    work = threads if kind == "sync" else (lambda: asyncio.run(coroutines()))  # async, aiohttp
     outcome = run_in_thread(work, LIMIT, f"a 401 storm ({kind})")
     assert outcome.error is None, repr(outcome.error)
     assert outcome.result == []

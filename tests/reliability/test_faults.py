@@ -1,5 +1,8 @@
 """The fault matrix: every fault, for ``create()`` and ``get()``, sync and async, on real sockets.
 
+The async client runs each case on both of its HTTP backends (httpx's pool and aiohttp's), with
+the same expectations: every guarantee below holds on both.
+
 For each case the test asserts:
 
 - the outcome: success, or exactly the expected typed error with its key attributes
@@ -50,7 +53,7 @@ from fibrecafe_client import (
 from .badserver import BadGateway, Behaviour, json_answer, service_test_body
 from .canaries import CANARY_SECRET, CLIENT_ID, assert_clean_exception, assert_clean_logs
 from .conftest import Matrix
-from .runner import Kind, run_bounded
+from .runner import KINDS, Kind, run_bounded
 
 pytestmark = pytest.mark.network
 
@@ -644,7 +647,7 @@ CASES = [
     pytest.param((fault, op, kind), id=f"{fault.id}-{op}-{kind}")
     for fault in FAULTS
     for op in ("create", "get")
-    for kind in ("sync", "async")
+    for kind in KINDS
 ]
 
 

@@ -146,3 +146,19 @@ def fast() -> dict[str, Any]:
 def make_api(http: httpx.Client) -> Callable[[Sandbox], Api]:
     """``make_api(sandbox)``: raw API helpers for a sandbox other than the session one."""
     return lambda other: Api(other, http)
+
+
+#: The HTTP backends of ``AsyncFibreCafe``; the ``async_client`` fixture runs on each.
+ASYNC_BACKENDS = ("httpx", "aiohttp")
+
+
+@pytest.fixture(params=ASYNC_BACKENDS)
+async def async_client(request: pytest.FixtureRequest, fibrecafe_sandbox: Sandbox) -> Any:
+    """An ``AsyncFibreCafe`` for the sandbox with instant retries, once per HTTP backend."""
+    from fibrecafe_client import AsyncFibreCafe, RetryPolicy
+
+    retry = RetryPolicy(max_retries=2, initial_backoff=0, max_backoff=0, max_retry_after=0)
+    async with AsyncFibreCafe(
+        **fibrecafe_sandbox.client_kwargs(), retry=retry, http_backend=request.param
+    ) as client:
+        yield client
