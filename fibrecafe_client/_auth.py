@@ -51,6 +51,9 @@ __all__ = ["AccessToken", "ClientCredentialsAuth"]
 
 #: Lifetime assumed when the token response has no usable ``expires_in``.
 MISSING_EXPIRY_TTL: Final = 60.0
+#: Longest lifetime believed: a token said to last longer is refreshed after a day anyway, and a
+#: huge ``expires_in`` (``1e12``, a 400-digit integer) cannot overflow the expiry arithmetic.
+MAX_EXPIRY_TTL: Final = 86_400.0
 #: Refresh this long before expiry at most (and never earlier than 10% of the lifetime).
 DEFAULT_REFRESH_LEEWAY: Final = 60.0
 #: A failed fetch is also the answer for callers arriving this many seconds after it.
@@ -93,16 +96,22 @@ def _form_encode(value: str) -> str:
 
 
 def parse_expires_in(value: object) -> float | None:
-    """``expires_in`` as seconds: a number or a numeric string (both seen in the docs)."""
+    """``expires_in`` as seconds: a number or a numeric string (both seen in the docs).
+
+    Capped at :data:`MAX_EXPIRY_TTL`; the docs give no upper bound, so a huge value is believed
+    only up to a day rather than refused.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
         try:
-            value = float(value.strip())
+            value = float(value.strip())  # "1e999" is inf, never an OverflowError
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-        return float(value)
+    if isinstance(value, int) and value > MAX_EXPIRY_TTL:
+        return MAX_EXPIRY_TTL  # before float(): float(10**400) raises OverflowError
+    if isinstance(value, int | float) and not math.isnan(value) and value > 0:
+        return min(float(value), MAX_EXPIRY_TTL)
     return None  # missing, garbage or 0: the caller assumes a short lifetime
 
 

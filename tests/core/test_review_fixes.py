@@ -114,3 +114,38 @@ async def test_expires_in_zero_is_a_short_lifetime_not_a_token_per_caller() -> N
             info = await client.check_credentials()
     assert token.call_count == 2  # one for the five calls, one for check_credentials
     assert info.expires_in > 0
+
+
+@pytest.mark.parametrize(
+    "expires_in",
+    [1731000000000, "1e12", 1e308, 10**400, "1e999", float("inf")],
+    ids=["ms-epoch", "str-1e12", "1e308", "400-digits", "str-inf", "inf"],
+)
+async def test_a_huge_expires_in_is_capped_and_the_token_shared(expires_in: object) -> None:
+    """Issue 11.5: a huge lifetime raised a raw OverflowError, unshared (3 calls, 3 fetches)."""
+    import asyncio
+    import json
+
+    from fibrecafe_client._auth import MAX_EXPIRY_TTL, parse_expires_in
+
+    assert parse_expires_in(expires_in) == MAX_EXPIRY_TTL
+    with respx.mock(base_url=BASE_URL) as router:
+        body = json.dumps(token_json(expires_in=expires_in)).encode()  # 10**400 stays an int
+        token = router.post("/auth/tenant/access-token").respond(
+            200, content=body, headers={"content-type": "application/json"}
+        )
+        router.get("/service-tests/1").respond(
+            200,
+            json={
+                "id": 1,
+                "status": "IN_PROGRESS",
+                "serviceId": "S",
+                "problemType": "OUTAGE",
+                "serviceSpecification": {"id": "FTTP"},
+            },
+        )
+        async with AsyncFibreCafe(CLIENT_ID, CANARY_SECRET, base_url=BASE_URL) as client:
+            await asyncio.gather(*(client.service_tests.get(1) for _ in range(3)))
+            assert token.call_count == 1  # one token shared by the three calls
+            info = await client.check_credentials()  # always fetches a fresh token
+    assert 0 < info.expires_in <= MAX_EXPIRY_TTL
