@@ -12,8 +12,11 @@ Everything here is pure and shared by the sync and async clients (and by the tok
   the SDK's work on a call.
 
 The gateway has no idempotency key, so a POST is resent only when it provably never left this
-process (connect error, connect or pool timeout) or when the gateway said it did not process it
-(429, 503). Anything else after a POST was sent could create a second service test.
+process (connect error, connect or pool timeout) or when it was refused before processing
+(429). A 503 is not proof: a proxy in front of the gateway answers 503 after forwarding a request
+that the gateway went on to process, so by default a POST is not resent after a 503 (or any other
+5xx); ``RetryPolicy(resend_post_after_503=True)`` opts in, accepting that risk. Anything else after
+a POST was sent could create a second service test.
 """
 
 from __future__ import annotations
@@ -58,8 +61,8 @@ NEVER_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.Pool
 _NOT_SENT_NOT_RETRIED: Final = (httpx.UnsupportedProtocol, httpx.InvalidURL)
 
 _REPLAY_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_RETRY_ANY_METHOD: Final = frozenset({429, 503})  # the gateway says it did not process it
-_RETRY_REPLAY_SAFE: Final = frozenset({500, 502, 504})
+_RETRY_ANY_METHOD: Final = frozenset({429})  # refused before processing (rate limited)
+_RETRY_REPLAY_SAFE: Final = frozenset({500, 502, 503, 504})
 _DELTA_SECONDS = re.compile(r"^\d{1,10}(\.\d{1,6})?$")
 _MAX_EXPONENT: Final = 60
 
@@ -91,19 +94,28 @@ def _describe(exc: BaseException) -> str:
 
 
 def retry_reason(
-    method: str, outcome: BaseException | int, *, replay_safe: bool | None = None
+    method: str,
+    outcome: BaseException | int,
+    *,
+    replay_safe: bool | None = None,
+    resend_post_after_503: bool = False,
 ) -> str | None:
     """Why one attempt with this outcome may be resent, or None if it must not be.
 
     ``outcome`` is the exception the attempt raised or the HTTP status it got. ``replay_safe``
     says whether sending the request twice is harmless; by default only GET/HEAD/OPTIONS are.
 
-    Any method: connect error, connect timeout, pool timeout (nothing was sent), 429, 503.
-    Replay-safe methods also: any other connection error or timeout, 500, 502, 504.
+    Any method: connect error, connect timeout, pool timeout (nothing was sent), 429; 503 too
+    when ``resend_post_after_503`` opts in. Replay-safe methods also: any other connection error
+    or timeout, 500, 502, 503, 504.
     """
     safe = is_replay_safe(method, replay_safe)
     if isinstance(outcome, int):
-        if outcome in _RETRY_ANY_METHOD or (safe and outcome in _RETRY_REPLAY_SAFE):
+        if (
+            outcome in _RETRY_ANY_METHOD
+            or (safe and outcome in _RETRY_REPLAY_SAFE)
+            or (resend_post_after_503 and outcome == 503)
+        ):
             return f"status {outcome}"
         return None
     if isinstance(outcome, NEVER_SENT_ERRORS):
@@ -125,13 +137,13 @@ def outcome_unknown(
     """True when a call that ended with ``outcome`` may still have been processed.
 
     Only meaningful for non-replay-safe methods (a POST): a timeout or broken connection after
-    the request was sent, or a 5xx other than 503. 4xx, 429 and 503 are answers that the request
-    was not processed; connect errors prove it never arrived.
+    the request was sent, or any 5xx (a proxy's 503 may follow a processed request). 4xx and 429
+    are answers that the request was not processed; connect errors prove it never arrived.
     """
     if is_replay_safe(method, replay_safe):
         return False
     if isinstance(outcome, int):
-        return outcome >= 500 and outcome != 503
+        return outcome >= 500
     return not isinstance(outcome, NEVER_SENT_ERRORS + _NOT_SENT_NOT_RETRIED)
 
 
@@ -200,6 +212,11 @@ class RetryPolicy:
     max_backoff: float = 8.0
     max_retry_after: float = 60.0
     deadline: float | None = 120.0
+    #: Resend a POST after a 503. Off by default: a proxy (load balancer, WAF) in front of the
+    #: gateway can answer 503 after forwarding a request that the gateway then processed, so a
+    #: resend may create a second service test. Turn it on only when nothing between you and the
+    #: gateway can answer 503 after forwarding.
+    resend_post_after_503: bool = False
 
     def __post_init__(self) -> None:
         count = self.max_retries
@@ -210,6 +227,8 @@ class RetryPolicy:
         _check_number("max_retry_after", self.max_retry_after, allow_zero=True)
         if self.deadline is not None:
             _check_number("deadline", self.deadline, allow_zero=False)
+        if not isinstance(self.resend_post_after_503, bool):
+            raise ConfigurationError("resend_post_after_503 must be a bool")
         if self.max_backoff < self.initial_backoff:
             raise ConfigurationError("RetryPolicy.max_backoff must be >= initial_backoff")
 
@@ -221,6 +240,7 @@ class RetryPolicy:
         max_backoff: float | None = None,
         max_retry_after: float | None = None,
         deadline: float | _Unset | None = _UNSET,
+        resend_post_after_503: bool | None = None,
     ) -> RetryPolicy:
         """A copy with the given fields changed (``deadline=None`` removes the deadline)."""
         changes: dict[str, object] = {
@@ -230,6 +250,7 @@ class RetryPolicy:
                 ("initial_backoff", initial_backoff),
                 ("max_backoff", max_backoff),
                 ("max_retry_after", max_retry_after),
+                ("resend_post_after_503", resend_post_after_503),
             )
             if value is not None
         }
@@ -257,7 +278,12 @@ class RetryPolicy:
         """
         if attempt > self.max_retries:
             return None
-        return retry_reason(method, outcome, replay_safe=replay_safe)
+        return retry_reason(
+            method,
+            outcome,
+            replay_safe=replay_safe,
+            resend_post_after_503=self.resend_post_after_503,
+        )
 
     def backoff(self, attempt: int, *, rng: Callable[[], float] = random.random) -> float:
         """The full-jitter wait after ``attempt`` failed attempts: uniform in [0, ceiling]."""

@@ -151,7 +151,6 @@ async def test_post_5xx_is_not_resent_and_may_exist(
         httpx.ConnectError("refused"),
         httpx.ConnectTimeout("connect"),
         httpx.PoolTimeout("pool"),
-        httpx.Response(503),
         httpx.Response(429),
     ],
     ids=_name,
@@ -165,6 +164,28 @@ async def test_post_is_resent_when_it_provably_was_not_processed(
     assert test.status == "RECEIVED_BY_GATEWAY"
     bodies = {call.request.content for call in route.calls}
     assert len(bodies) == 1  # the very same body was resent
+
+
+async def test_post_is_not_resent_after_a_503_by_default(
+    make_client: MakeClient, gateway: respx.MockRouter
+) -> None:
+    """Issue 11.6: a proxy's 503 may follow a processed POST; resending made a second test."""
+    route = gateway.post("/service-tests").mock(side_effect=[httpx.Response(503), CREATED])
+    with pytest.raises(ServiceUnavailableError) as info:
+        await resolve(make_client().service_tests.create(**CREATE_ARGS))
+    assert route.call_count == 1
+    assert info.value.outcome_unknown
+    assert info.value.attempts == 1
+
+
+async def test_post_after_a_503_is_resent_only_when_opted_in(
+    make_client: MakeClient, gateway: respx.MockRouter
+) -> None:
+    route = gateway.post("/service-tests").mock(side_effect=[httpx.Response(503), CREATED])
+    policy = RetryPolicy(max_retries=2, initial_backoff=0.01, resend_post_after_503=True)
+    test = await resolve(make_client(retry=policy).service_tests.create(**CREATE_ARGS))
+    assert route.call_count == 2
+    assert test.status == "RECEIVED_BY_GATEWAY"
 
 
 async def test_post_exhausted_on_connect_errors_is_known_not_sent(
@@ -183,7 +204,7 @@ async def test_retry_after_seconds_is_the_wait(
 ) -> None:
     gateway.get(GET_PATH).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "3"}), OK])
     gateway.post("/service-tests").mock(
-        side_effect=[httpx.Response(503, headers={"Retry-After": "2"}), CREATED]
+        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}), CREATED]
     )
     client = make_client()
     await resolve(client.service_tests.get(123))

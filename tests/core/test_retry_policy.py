@@ -43,10 +43,10 @@ def test_post_retries_only_what_was_provably_never_sent(exc: Exception) -> None:
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 429, 500, 501, 502, 503, 504])
 def test_status_rules(status: int) -> None:
     get_retry = status in (429, 500, 502, 503, 504)
-    post_retry = status in (429, 503)
+    post_retry = status == 429
     assert (retry_reason("GET", status) is not None) is get_retry
     assert (retry_reason("POST", status) is not None) is post_retry
-    assert outcome_unknown("POST", status) is (status >= 500 and status != 503)
+    assert outcome_unknown("POST", status) is (status >= 500)
     assert outcome_unknown("GET", status) is False
 
 

@@ -149,7 +149,7 @@ def error_body(code: str, *messages: str) -> bytes:
 
 
 def status(code: int, body: bytes = b"", *, name: str = "", **kwargs: Any) -> Behaviour:
-    """An error status; bodyless 429/503 are "not processed", everything else may be."""
+    """An error status; bodyless 429/503 are "not processed" unless ``processes`` says so."""
     headers = kwargs.pop("headers", (("content-type", "application/json"),))
     processes = kwargs.pop("processes", code >= 500 and code != 503)
     return Behaviour(
@@ -322,19 +322,35 @@ FAULTS: list[Fault] = [
         err(InternalServerError, 3),
         api=times(status(500, GATEWAY_FAULT)),
     ),
+    # A POST is not resent after a 503: a proxy may answer 503 after the gateway processed it.
     Fault(
         "503-burst",
         "503 (no body) twice, then healthy",
-        ok(3, created=1),
+        err(ServiceUnavailableError, 1, unknown=True),
         ok(3),
         api=times(status(503), 2),
     ),
     Fault(
         "503-persistent",
         "503 (no body) on every attempt",
-        err(ServiceUnavailableError, 3),
+        err(ServiceUnavailableError, 1, unknown=True),
         err(ServiceUnavailableError, 3),
         api=times(status(503)),
+    ),
+    Fault(
+        "503-after-processing",
+        "A proxy answers 503 after the gateway processed the request, then healthy",
+        err(ServiceUnavailableError, 1, unknown=True, created=1),
+        ok(2),
+        api=(status(503, name="503 processed", processes=True),),
+    ),
+    Fault(
+        "503-burst-opted-in",
+        "503 (no body) twice, then healthy, with `resend_post_after_503=True`",
+        ok(3, created=1),
+        ok(3),
+        api=times(status(503), 2),
+        policy=POLICY.replace(resend_post_after_503=True),
     ),
     Fault(
         "429-persistent",
@@ -348,7 +364,9 @@ FAULTS: list[Fault] = [
         Fault(
             f"{code}-ra-{kind}",
             f"{code} with `Retry-After: {label}`, then healthy",
-            ok(2, created=1, waits=(wait,)),
+            ok(2, created=1, waits=(wait,))
+            if code == 429
+            else err(ServiceUnavailableError, 1, unknown=True),
             ok(2, waits=(wait,)),
             api=(retry_after(code, value),),
         )

@@ -80,12 +80,21 @@ async def test_a_revoked_token_is_refetched_once(
 async def test_a_throttled_create_is_resent_and_creates_one_test(
     fibrecafe_sandbox: Sandbox, async_client: AsyncFibreCafe
 ) -> None:
-    fibrecafe_sandbox.faults.fail_next(1, 429, retry_after=0)
-    fibrecafe_sandbox.faults.fail_next(1, 503, retry_after=0)
+    fibrecafe_sandbox.faults.fail_next(2, 429, retry_after=0)
     await async_client.service_tests.create(**SERVICE)
     stats = fibrecafe_sandbox.stats
     assert stats.count("POST", CREATE) == 3
     assert stats.service_tests_created == 1
+
+
+async def test_a_create_answered_503_is_not_resent(
+    fibrecafe_sandbox: Sandbox, async_client: AsyncFibreCafe
+) -> None:
+    fibrecafe_sandbox.faults.fail_next(1, 503, retry_after=0)
+    with pytest.raises(ServiceUnavailableError) as unavailable:
+        await async_client.service_tests.create(**SERVICE)
+    assert unavailable.value.outcome_unknown
+    assert fibrecafe_sandbox.stats.count("POST", CREATE) == 1
 
 
 async def test_an_unavailable_gateway_exhausts_the_get_retries(

@@ -144,12 +144,19 @@ def test_revoked_tokens_are_refetched_once_then_refused(
 def test_throttled_create_is_resent_and_creates_one_test(
     fibrecafe_sandbox: Sandbox, client: FibreCafe
 ) -> None:
-    fibrecafe_sandbox.faults.fail_next(1, 429, retry_after=0)
-    fibrecafe_sandbox.faults.fail_next(1, 503, retry_after=0)
+    fibrecafe_sandbox.faults.fail_next(2, 429, retry_after=0)
     client.service_tests.create(**SERVICE)
     stats = fibrecafe_sandbox.stats
     assert stats.count("POST", "/v1/service-tests") == 3
     assert stats.service_tests_created == 1
+
+
+def test_a_create_answered_503_is_not_resent(fibrecafe_sandbox: Sandbox, client: FibreCafe) -> None:
+    fibrecafe_sandbox.faults.fail_next(1, 503, retry_after=0)
+    with pytest.raises(ServiceUnavailableError) as unavailable:
+        client.service_tests.create(**SERVICE)
+    assert unavailable.value.outcome_unknown
+    assert fibrecafe_sandbox.stats.count("POST", "/v1/service-tests") == 1
 
 
 def test_unavailable_gateway_exhausts_the_get_retries(
