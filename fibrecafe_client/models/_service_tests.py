@@ -49,6 +49,13 @@ PROBLEM_WINDOW: Final = timedelta(hours=2)
 _RAISABLE_RESULTS: Final = frozenset(
     {OutcomeResult.AMBER, OutcomeResult.RED, OutcomeResult.UNAVAILABLE}
 )
+# Where a test can never lead to a service problem: it ended without a result, or with a result
+# that the gateway does not allow a problem for. (FAILED as a status is undocumented; it ends a
+# test like FAILED_TO_SEND.)
+_NEVER_RAISABLE_STATUSES: Final = frozenset(
+    {ServiceTestStatus.REJECTED, ServiceTestStatus.FAILED_TO_SEND, ServiceTestStatus.FAILED}
+)
+_NEVER_RAISABLE_RESULTS: Final = frozenset({OutcomeResult.GREEN, OutcomeResult.FAILED})
 
 
 class Characteristic(FibreCafeModel):
@@ -176,8 +183,12 @@ class ServiceTest(FibreCafeModel):
         """When the 2-hour window to raise a service problem from this test closes.
 
         ``result.test_validity`` when the gateway sent it; otherwise two hours after ``updated``
-        (or ``created``). None when the test has none of these timestamps.
+        (or ``created``). None when the test has none of these timestamps, and None when no
+        problem can ever be raised from it (REJECTED, FAILED_TO_SEND or FAILED, or a GREEN or
+        FAILED result): there is no window to close.
         """
+        if self.status in _NEVER_RAISABLE_STATUSES or self.test_result in _NEVER_RAISABLE_RESULTS:
+            return None
         if self.result is not None and self.result.test_validity is not None:
             return self.result.test_validity
         anchor = self.updated or self.created

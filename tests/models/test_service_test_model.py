@@ -268,3 +268,23 @@ def test_request_model_enforces_documented_constraints() -> None:
     ]:
         with pytest.raises(ValueError, match=field):
             ServiceTestRequest.model_validate(good | {field: bad})
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        pytest.param(completed_with("GREEN"), id="GREEN"),
+        pytest.param(completed_with("FAILED"), id="result-FAILED"),
+        pytest.param(ServiceTest.model_validate(entity("rejected")), id="REJECTED"),
+        pytest.param(ServiceTest.model_validate(entity("failed-to-send")), id="FAILED_TO_SEND"),
+    ],
+)
+def test_no_problem_window_for_a_test_that_can_never_raise_one(test: ServiceTest) -> None:
+    """Issue 11.18: a window end was returned for tests that can never raise a problem."""
+    assert test.problem_window_ends is None
+    assert not test.may_raise_problem(now=INSIDE)
+
+
+@pytest.mark.parametrize("result", ["AMBER", "RED", "UNAVAILABLE", "SOMETHING_NEW"])
+def test_a_raisable_or_unknown_result_keeps_its_window(result: str) -> None:
+    assert completed_with(result).problem_window_ends == AFTER
