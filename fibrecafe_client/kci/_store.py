@@ -78,7 +78,9 @@ class InMemoryKciStore:
 
     A handled id is remembered for ``ttl`` seconds (default one day; the gateway does not
     document how long it may redeliver) and at most ``max_entries`` ids are kept, the oldest
-    forgotten first. Use a shared store when several processes receive KCIs.
+    handled ones forgotten first; a claim still in flight is never forgotten (so the map may
+    exceed ``max_entries`` by the number of handlers running). Use a shared store when several
+    processes receive KCIs.
     """
 
     def __init__(
@@ -129,8 +131,21 @@ class InMemoryKciStore:
     def _put(self, key: str, entry: tuple[bool, float]) -> None:
         self._entries[key] = entry
         self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        excess = len(self._entries) - self._max_entries
+        if excess <= 0:
+            return
+        # Forget the oldest handled (or expired) keys, never a live claim: forgetting one would
+        # let a concurrent duplicate run its handler beside the first delivery. Live claims are
+        # as many as the handlers running now, so the map may exceed max_entries by that many.
+        now = self._clock()
+        evict: list[str] = []
+        for old_key, (done, expires_at) in self._entries.items():
+            if len(evict) == excess:
+                break
+            if done or expires_at <= now:
+                evict.append(old_key)
+        for old_key in evict:
+            del self._entries[old_key]
 
     def _purge(self, now: float) -> None:
         # Entries are ordered by when they were written; expired ones collect at the front.

@@ -115,3 +115,26 @@ def test_sequence_store_keeps_the_highest() -> None:
     assert store.highest("z") == 1
     with pytest.raises(ValueError, match="max_entries"):
         InMemorySequenceStore(max_entries=0)
+
+
+def test_a_live_claim_is_never_evicted_to_make_room() -> None:
+    """Issue 11.16: evicting an in-flight claim let a concurrent duplicate run its handler."""
+    store = InMemoryKciStore(max_entries=2)
+    assert store.claim("in-flight", 60) is KciClaim.CLAIMED
+    for key in ("a", "b", "c"):
+        assert store.claim(key, 60) is KciClaim.CLAIMED
+        store.commit(key)
+    assert store.claim("in-flight", 60) is KciClaim.IN_FLIGHT  # still held by the first delivery
+    assert store.claim("c", 60) is KciClaim.DONE  # the newest handled key is kept
+    assert store.claim("a", 60) is KciClaim.CLAIMED  # the oldest handled key made room
+    assert len(store) == 2  # the live claim and the newest key: still max_entries
+
+
+def test_an_expired_claim_may_be_evicted() -> None:
+    clock = FakeClock()
+    store = InMemoryKciStore(max_entries=1, clock=clock)
+    assert store.claim("abandoned", 5) is KciClaim.CLAIMED
+    clock.now += 10  # its lease ran out
+    assert store.claim("next", 60) is KciClaim.CLAIMED
+    assert len(store) == 1
+    assert store.claim("abandoned", 60) is KciClaim.CLAIMED
