@@ -30,6 +30,7 @@ import base64
 import copy
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -56,6 +57,10 @@ MISSING_EXPIRY_TTL: Final = 60.0
 MAX_EXPIRY_TTL: Final = 86_400.0
 #: Refresh this long before expiry at most (and never earlier than 10% of the lifetime).
 DEFAULT_REFRESH_LEEWAY: Final = 60.0
+#: What a bearer token may hold to be sent as ``Authorization: Bearer <token>``: visible ASCII.
+#: A control character (``\n``, CR LF, NUL) would make httpx refuse the header after the request
+#: was built, printing the token in its error, and wrongly report the outcome as unknown.
+_HEADER_SAFE_TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 #: A failed fetch is also the answer for callers arriving this many seconds after it.
 FAILURE_COOLDOWN: Final = 1.0
 
@@ -251,6 +256,12 @@ class ClientCredentialsAuth(httpx.Auth):
                 "the token endpoint answered without a usable access_token",
                 status_code=response.status_code,
             ) from None
+        if _HEADER_SAFE_TOKEN.fullmatch(body.access_token) is None:
+            raise TokenError(
+                "the token endpoint issued an access token that cannot be sent in a header "
+                "(control characters, spaces or non-ASCII); refused",
+                status_code=response.status_code,
+            )
         token_type = body.token_type or "Bearer"
         if token_type.lower() != "bearer":
             raise TokenError(

@@ -427,6 +427,22 @@ async def test_an_unusable_token_response_is_a_token_error(
     assert CANARY_TOKEN not in str(info.value)
 
 
+@pytest.mark.parametrize("bad", ["\n", "\r\n", "\x00", " ", "\x7f", "\u00e9"])
+async def test_a_token_that_cannot_be_a_header_is_refused_redacted(
+    make_client: MakeClient, gateway: respx.MockRouter, bad: str
+) -> None:
+    """Issue 11.9: a token with a control character leaked into errors and logs."""
+    value = f"{CANARY_TOKEN}{bad}tail"
+    gateway["token"].respond(200, json={"access_token": value, "token_type": "Bearer"})
+    api = gateway.get("/service-tests/123").respond(200, json=service_test_json())
+    with pytest.raises(TokenError) as info:
+        await resolve(make_client().service_tests.get(123))
+    assert "cannot be sent in a header" in str(info.value)
+    assert CANARY_TOKEN not in str(info.value)
+    assert CANARY_TOKEN not in repr(info.value)
+    assert api.call_count == 0
+
+
 async def test_token_connection_errors_are_retried_then_reported(
     make_client: MakeClient, gateway: respx.MockRouter, clock: FakeClock
 ) -> None:
