@@ -212,7 +212,9 @@ class _ClientBase:
         return dict(self._config.default_headers)
 
     def __repr__(self) -> str:
-        c = self._config
+        c = getattr(self, "_config", None)
+        if c is None:  # construction failed part-way (a traceback tool may still print us)
+            return f"{type(self).__name__}(<not configured>)"
         return (
             f"{type(self).__name__}(base_url={c.base_url!r}, "
             f"token_host={httpx.URL(c.token_url).netloc.decode('ascii')!r}, "

@@ -13,6 +13,7 @@ from fibrecafe_client import (
     APIConnectionError,
     AsyncFibreCafe,
     BadRequestError,
+    ConfigurationError,
     FibreCafe,
     RetryPolicy,
     TokenError,
@@ -149,3 +150,14 @@ async def test_a_huge_expires_in_is_capped_and_the_token_shared(expires_in: obje
             assert token.call_count == 1  # one token shared by the three calls
             info = await client.check_credentials()  # always fetches a fresh token
     assert 0 < info.expires_in <= MAX_EXPIRY_TTL
+
+
+@pytest.mark.parametrize("cls", [FibreCafe, AsyncFibreCafe])
+def test_repr_of_a_half_built_client_does_not_raise(cls: type[FibreCafe | AsyncFibreCafe]) -> None:
+    """Issue 11.10: traceback tools printing locals (capture_locals=True) crashed on it."""
+    half = cls.__new__(cls)
+    assert repr(half) == f"{cls.__name__}(<not configured>)"
+    with pytest.raises(ConfigurationError) as info:
+        cls(CLIENT_ID, CANARY_SECRET, base_url="ftp://nowhere")
+    summary = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert "".join(summary.format())  # formatting the locals of every frame succeeds
