@@ -19,7 +19,7 @@ from fibrecafe_client import (
     TokenError,
 )
 
-from .helpers import BASE_URL, CANARY_SECRET, CLIENT_ID, TOKEN_URL, token_json
+from .helpers import BASE_URL, CANARY_SECRET, CLIENT_ID, TOKEN_URL, service_test_json, token_json
 
 NO_RETRY = RetryPolicy(max_retries=0)
 
@@ -135,18 +135,9 @@ async def test_a_huge_expires_in_is_capped_and_the_token_shared(expires_in: obje
         token = router.post("/auth/tenant/access-token").respond(
             200, content=body, headers={"content-type": "application/json"}
         )
-        router.get("/service-tests/1").respond(
-            200,
-            json={
-                "id": 1,
-                "status": "IN_PROGRESS",
-                "serviceId": "S",
-                "problemType": "OUTAGE",
-                "serviceSpecification": {"id": "FTTP"},
-            },
-        )
+        router.get("/service-tests/123").respond(200, json=service_test_json())
         async with AsyncFibreCafe(CLIENT_ID, CANARY_SECRET, base_url=BASE_URL) as client:
-            await asyncio.gather(*(client.service_tests.get(1) for _ in range(3)))
+            await asyncio.gather(*(client.service_tests.get(123) for _ in range(3)))
             assert token.call_count == 1  # one token shared by the three calls
             info = await client.check_credentials()  # always fetches a fresh token
     assert 0 < info.expires_in <= MAX_EXPIRY_TTL
