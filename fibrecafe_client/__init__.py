@@ -34,6 +34,7 @@ from .errors import (
     FibreCafeError,
     InternalServerError,
     KciParseError,
+    KciStoreError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -65,6 +66,8 @@ from .resources import AsyncServiceTests, ServiceTests
 
 if TYPE_CHECKING:  # loaded on first use by __getattr__ below
     from .kci import (
+        AsyncKciStore,
+        AsyncSequenceStore,
         BasicAuthVerifier,
         BearerTokenVerifier,
         GenericKci,
@@ -75,6 +78,7 @@ if TYPE_CHECKING:  # loaded on first use by __getattr__ below
         KciAction,
         KciAsgiApp,
         KciClaim,
+        KciClaimResult,
         KciDelivery,
         KciInformation,
         KciReceiver,
@@ -83,10 +87,12 @@ if TYPE_CHECKING:  # loaded on first use by __getattr__ below
         KciVerifier,
         KciWsgiApp,
         NoAuth,
+        RedisKciStore,
         SequenceStore,
         ServiceTestKci,
         SupplierNote,
         parse_kci,
+        store_from_env,
         verifier_from_env,
     )
 
@@ -96,6 +102,8 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncFibreCafe",
+    "AsyncKciStore",
+    "AsyncSequenceStore",
     "AsyncServiceTests",
     "AuthenticationError",
     "BadRequestError",
@@ -118,12 +126,14 @@ __all__ = [
     "KciAction",
     "KciAsgiApp",
     "KciClaim",
+    "KciClaimResult",
     "KciDelivery",
     "KciInformation",
     "KciParseError",
     "KciReceiver",
     "KciResponse",
     "KciStore",
+    "KciStoreError",
     "KciVerifier",
     "KciWsgiApp",
     "NoAuth",
@@ -132,6 +142,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProblemType",
     "RateLimitError",
+    "RedisKciStore",
     "RequestValidationError",
     "ResponseValidationError",
     "RetryPolicy",
@@ -155,6 +166,7 @@ __all__ = [
     "__version__",
     "aiohttp_http_client",
     "parse_kci",
+    "store_from_env",
     "verifier_from_env",
 ]
 
@@ -162,6 +174,8 @@ __all__ = [
 # client that never parses a KCI does not pay for it at import (docs/performance.md).
 _KCI_NAMES = frozenset(
     {
+        "AsyncKciStore",
+        "AsyncSequenceStore",
         "BasicAuthVerifier",
         "BearerTokenVerifier",
         "GenericKci",
@@ -172,6 +186,7 @@ _KCI_NAMES = frozenset(
         "KciAction",
         "KciAsgiApp",
         "KciClaim",
+        "KciClaimResult",
         "KciDelivery",
         "KciInformation",
         "KciReceiver",
@@ -180,10 +195,12 @@ _KCI_NAMES = frozenset(
         "KciVerifier",
         "KciWsgiApp",
         "NoAuth",
+        "RedisKciStore",
         "SequenceStore",
         "ServiceTestKci",
         "SupplierNote",
         "parse_kci",
+        "store_from_env",
         "verifier_from_env",
     }
 )

@@ -29,6 +29,7 @@ __all__ = [
     "FibreCafeError",
     "InternalServerError",
     "KciParseError",
+    "KciStoreError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -407,3 +408,12 @@ class ServiceTestWaitTimeout(FibreCafeError, TimeoutError):
 
 def _rebuild_wait_timeout(message: str, test_id: int, last: Any) -> ServiceTestWaitTimeout:
     return ServiceTestWaitTimeout(message, test_id=test_id, last=last)
+
+
+class KciStoreError(FibreCafeError):
+    """The KCI receiver's shared store (Redis) failed, refused or did not answer in time.
+
+    The receiver never lets it escape: it answers 503 so that the gateway redelivers. It is
+    raised to code that calls a store directly. The text names the operation and the store's
+    address with any password replaced by ``***``.
+    """

@@ -18,7 +18,7 @@ from ._auth import (
     KciVerifier,
     NoAuth,
 )
-from ._env import verifier_from_env
+from ._env import store_from_env, verifier_from_env
 from ._http import HeadersInput, KciResponse, normalise_headers
 from ._models import (
     GENERIC_TERMINAL_STATUSES,
@@ -32,7 +32,17 @@ from ._models import (
 )
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, parse_kci, try_parse_kci
 from ._receiver import KciReceiver, StalePolicy
-from ._store import InMemoryKciStore, InMemorySequenceStore, KciClaim, KciStore, SequenceStore
+from ._redis_store import RedisKciStore
+from ._store import (
+    AsyncKciStore,
+    AsyncSequenceStore,
+    InMemoryKciStore,
+    InMemorySequenceStore,
+    KciClaim,
+    KciClaimResult,
+    KciStore,
+    SequenceStore,
+)
 from ._wsgi import KciWsgiApp
 
 __all__ = [
@@ -40,6 +50,8 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "GENERIC_TERMINAL_STATUSES",
+    "AsyncKciStore",
+    "AsyncSequenceStore",
     "BasicAuthVerifier",
     "BearerTokenVerifier",
     "GenericKci",
@@ -51,6 +63,7 @@ __all__ = [
     "KciAction",
     "KciAsgiApp",
     "KciClaim",
+    "KciClaimResult",
     "KciDelivery",
     "KciInformation",
     "KciReceiver",
@@ -60,12 +73,14 @@ __all__ = [
     "KciWsgiApp",
     "NoAuth",
     "ParseFailure",
+    "RedisKciStore",
     "SequenceStore",
     "ServiceTestKci",
     "StalePolicy",
     "SupplierNote",
     "normalise_headers",
     "parse_kci",
+    "store_from_env",
     "try_parse_kci",
     "verifier_from_env",
 ]

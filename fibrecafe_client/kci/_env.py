@@ -1,4 +1,5 @@
-"""Choose the KCI receiver's verifier from environment variables (twelve-factor deployments)."""
+"""Choose the KCI receiver's verifier and shared store from environment variables
+(twelve-factor deployments)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 from fibrecafe_client.errors import ConfigurationError
 
 from ._auth import BasicAuthVerifier, BearerTokenVerifier, JwtVerifier, KciVerifier, NoAuth
+from ._redis_store import RedisKciStore
 
-__all__ = ["verifier_from_env"]
+__all__ = ["store_from_env", "verifier_from_env"]
 
 
 def verifier_from_env(
@@ -74,3 +76,30 @@ def _read(path: str, prefix: str) -> str:
         return Path(path).read_text()
     except OSError as exc:
         raise ConfigurationError(f"cannot read {prefix}JWKS_FILE: {exc.strerror}") from None
+
+
+def store_from_env(
+    env: Mapping[str, str] | None = None, *, prefix: str = "FIBRECAFE_KCI_"
+) -> RedisKciStore | None:
+    """The shared KCI store named by ``<prefix>STORE_URL`` (default: ``os.environ``), or None
+    (the receiver then keeps its in-memory store) when it is unset or empty.
+
+    ``FIBRECAFE_KCI_STORE_URL=redis://host:6379/0`` (or ``rediss://`` with TLS, a password in
+    the URL) gives a :class:`RedisKciStore` shared by every worker and replica; with it,
+    ``<prefix>STORE_PREFIX`` sets its key prefix. Raises
+    :class:`~fibrecafe_client.ConfigurationError` for a URL that is not a Redis one or when
+    the ``redis`` extra is missing (never showing the URL's password).
+
+    Examples:
+        >>> from fibrecafe_client import store_from_env
+        >>> store_from_env({}) is None
+        True
+    """
+    source = os.environ if env is None else env
+    url = source.get(f"{prefix}STORE_URL", "").strip()
+    if not url:
+        return None
+    key_prefix = source.get(f"{prefix}STORE_PREFIX", "").strip()
+    if key_prefix:
+        return RedisKciStore(url, prefix=key_prefix)
+    return RedisKciStore(url)

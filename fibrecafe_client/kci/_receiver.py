@@ -1,24 +1,28 @@
 """``KciReceiver``: everything a correct KCI endpoint does, independent of any web framework.
 
 For each delivery: check the method, the caller's credentials, the content type and the declared
-length; parse the body; claim the KCI id in the de-duplication store (a concurrent duplicate
-waits for the first delivery's outcome); flag or drop a stale update; run the matching handlers;
-then commit (204) or, if a handler raised, release the claim and answer 500 so the gateway
-redelivers.
+length; parse the body; claim the KCI in the de-duplication store (a concurrent duplicate, on
+any worker sharing the store, waits for the first delivery's outcome); optionally take the
+entity's lock; record its sequence number atomically, learning whether it is stale; run the
+matching handlers while the claims are renewed; then commit (204) or, if a handler raised,
+release the claim and answer 500 so the gateway redelivers. A store that fails answers 503
+(the gateway redelivers) and no handler runs without a claim.
 
-The flow is written once, as a generator that yields the two things that differ between the sync
-and async worlds ("run this handler", "pause a moment"); :meth:`KciReceiver.handle` and
-:meth:`KciReceiver.handle_async` only drive it.
+The flow is written once, as a generator that yields what differs between the sync and async
+worlds ("call the store", "run the handlers", "pause a moment"); :meth:`KciReceiver.handle`
+and :meth:`KciReceiver.handle_async` only drive it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias, TypeVar
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
 
 from fibrecafe_client.errors import ServiceTestWaitTimeout
 from fibrecafe_client.models import EntityType, ErrorCode, UpdateType
@@ -38,7 +42,24 @@ from ._models import Kci, KciDelivery, ServiceTestKci
 from ._observe import LoopWaiter, Observers, ThreadWaiter
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, try_parse_kci
 from ._routing import HandlerRegistry, Route, RouteFilter
-from ._store import InMemoryKciStore, InMemorySequenceStore, KciClaim, KciStore, SequenceStore
+from ._store import (
+    AsyncSequenceStore,
+    InMemoryKciStore,
+    InMemorySequenceStore,
+    KciClaim,
+    KciClaimResult,
+    SequenceStore,
+)
+from ._store_access import (
+    AnyKciStore,
+    AnySequenceStore,
+    Held,
+    LeaseKeeper,
+    StoreAccess,
+    StoreCall,
+    describe,
+    renew_quietly_async,
+)
 from ._wsgi import KciWsgiApp
 
 __all__ = ["KciReceiver", "StalePolicy"]
@@ -50,15 +71,19 @@ _log = logging.getLogger("fibrecafe_client.kci")
 StalePolicy: TypeAlias = Literal["deliver", "drop"]
 
 _H = TypeVar("_H", bound=Callable[[Any], object])
+_T = TypeVar("_T")
 _NO_CONTENT: Final = KciResponse(204)
 _FIRST_PAUSE: Final = 0.005
 _MAX_PAUSE: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)
-class _Call:
-    route: Route
+class _Handle:
+    """Run ``routes`` for ``kci`` one after the other, renewing ``held`` meanwhile."""
+
+    routes: tuple[Route, ...]
     kci: Kci
+    held: tuple[Held, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +91,9 @@ class _Pause:
     seconds: float
 
 
-_Effect: TypeAlias = _Call | _Pause
-_Flow: TypeAlias = Generator[_Effect, None, KciResponse]
+_Effect: TypeAlias = _Handle | _Pause | StoreCall[Any]
+_Flow: TypeAlias = Generator[_Effect, object, KciResponse]
+_RETRY_LATER: Final = KciResponse(503, (("retry-after", "1"),))
 
 
 class KciReceiver:
@@ -84,25 +110,34 @@ class KciReceiver:
     ``NOT_AUTHORISED``; 422 ``INVALID_REQUEST`` (a field of the wrong type); 500 ``TENANT_FAULT``
     when a handler raised (the KCI is not marked handled, so the redelivery runs the handlers
     again); 503 when a concurrent delivery of the same KCI is still running after
-    ``in_flight_timeout`` seconds; 405 / 415 for a wrong method / content type.
+    ``in_flight_timeout`` seconds, or when the store fails (no handler runs without a claim);
+    405 / 415 for a wrong method / content type.
 
-    Handlers run once per KCI id as far as the store can tell, but delivery is at least once
-    (a handler that raised after doing part of its work runs again): make them idempotent.
+    Handlers run once per KCI across every process sharing the store, but delivery is at least
+    once (a handler that raised or whose worker died after doing part of its work runs again):
+    make them idempotent.
 
     Args:
         verifier: checks the gateway's credentials on every delivery (required).
-        store: the de-duplication store; an :class:`InMemoryKciStore` (per process) when None.
-            Share one store between processes that receive KCIs.
-        sequences: the highest ``sequenceNumber`` handled per entity; an
-            :class:`InMemorySequenceStore` when None.
+        store: the de-duplication store: an :class:`InMemoryKciStore` (this process only) when
+            None; a Redis URL (``"redis://host:6379/0"``, ``"rediss://..."``; the ``redis``
+            extra) for a :class:`RedisKciStore` shared by every worker and replica; or any
+            :class:`KciStore` / :class:`AsyncKciStore`.
+        sequences: the highest ``sequenceNumber`` seen per entity: the store itself when it is
+            also a sequence store (Redis is), else an :class:`InMemorySequenceStore`.
         stale: ``"deliver"`` a KCI older than one already handled with ``kci.is_stale`` set, or
             ``"drop"`` it (acknowledged, not handled).
         max_body_bytes: larger bodies are refused with 400 before they are read in full.
         max_depth: more deeply nested JSON is refused with 400.
         in_flight_timeout: seconds a duplicate waits for a concurrent delivery of the same KCI
             before answering 503.
-        claim_lease: seconds after which a claim never committed nor released (a crashed
-            worker) may be taken again.
+        claim_lease: seconds a claim lives unless renewed. Claims are renewed every third of
+            it while handlers run, so only a dead worker's claim lapses, and the gateway's
+            redelivery is then handled after at most this long.
+        exclusive_per_entity: handlers for one entity (entity type and id) never run at the
+            same time on any process sharing the store, while different entities run in
+            parallel. A delivery waits up to ``in_flight_timeout`` for the entity, then gets
+            503 (the gateway redelivers).
         sync_handlers_in_thread: in :meth:`handle_async` and the ASGI app, run sync handlers in
             a worker thread so that they cannot block the event loop.
 
@@ -124,13 +159,14 @@ class KciReceiver:
         self,
         *,
         verifier: KciVerifier,
-        store: KciStore | None = None,
-        sequences: SequenceStore | None = None,
+        store: AnyKciStore | str | None = None,
+        sequences: AnySequenceStore | None = None,
         stale: StalePolicy = "deliver",
         max_body_bytes: int = DEFAULT_MAX_BYTES,
         max_depth: int = DEFAULT_MAX_DEPTH,
         in_flight_timeout: float = 10.0,
-        claim_lease: float = 300.0,
+        claim_lease: float = 30.0,
+        exclusive_per_entity: bool = False,
         sync_handlers_in_thread: bool = True,
     ) -> None:
         if not isinstance(verifier, KciVerifier):
@@ -142,10 +178,13 @@ class KciReceiver:
         if in_flight_timeout < 0 or claim_lease <= 0:
             raise ValueError("in_flight_timeout must be >= 0 and claim_lease > 0")
         self._verifier = verifier
-        self._store: KciStore = store if store is not None else InMemoryKciStore()
-        self._sequences: SequenceStore = (
-            sequences if sequences is not None else InMemorySequenceStore()
-        )
+        self._store = _resolve_store(store)
+        self._sequences = _resolve_sequences(sequences, self._store)
+        self._access = StoreAccess(self._store, self._sequences)
+        self._lease_keeper = LeaseKeeper(self._access, claim_lease)
+        self._exclusive = exclusive_per_entity
+        self._outage = _Outage()
+        self._background: set[Any] = set()  # release tasks of cancelled deliveries
         self._stale = stale
         self.max_body_bytes = max_body_bytes
         self._max_depth = max_depth
@@ -158,7 +197,15 @@ class KciReceiver:
             _log.warning("KCI receiver built with NoAuth: deliveries are not authenticated")
 
     def __repr__(self) -> str:
-        return f"KciReceiver(verifier={self._verifier!r}, stale={self._stale!r})"
+        return (
+            f"KciReceiver(verifier={self._verifier!r}, store={self._store!r}, "
+            f"stale={self._stale!r})"
+        )
+
+    @property
+    def store(self) -> AnyKciStore:
+        """The de-duplication store (a :class:`RedisKciStore` when built from a URL)."""
+        return self._store
 
     # -- handlers -------------------------------------------------------------------------
 
@@ -257,7 +304,13 @@ class KciReceiver:
         return KciAsgiApp(self)
 
     def wsgi_app(self) -> KciWsgiApp:
-        """This receiver as a WSGI app (mount it at ``/kcis`` in Flask/Django)."""
+        """This receiver as a WSGI app (mount it at ``/kcis`` in Flask/Django).
+
+        Raises:
+            TypeError: the store has only the async protocol.
+        """
+        if not self._access.serves_sync:
+            raise TypeError("a WSGI app needs a store with the sync KciStore protocol")
         return KciWsgiApp(self)
 
     def check_request(self, method: str, headers: Mapping[str, str]) -> KciResponse | None:
@@ -341,12 +394,7 @@ class KciReceiver:
             effect = next(flow)
             while True:
                 try:
-                    if isinstance(effect, _Pause):
-                        time.sleep(effect.seconds)
-                        outcome = None
-                    else:
-                        _run_sync(effect)
-                        outcome = None
+                    outcome = self._perform(effect)
                 except BaseException as exc:  # handed to the flow, which releases its claim
                     effect = flow.throw(exc)
                 else:
@@ -366,11 +414,13 @@ class KciReceiver:
             effect = next(flow)
             while True:
                 try:
-                    if isinstance(effect, _Pause):
+                    if isinstance(effect, StoreCall):
+                        outcome: object = await effect.run_async()
+                    elif isinstance(effect, _Pause):
                         await asyncio.sleep(effect.seconds)
                         outcome = None
                     else:
-                        await self._run_async(effect)
+                        await self._handle_async(effect)
                         outcome = None
                 except BaseException as exc:  # handed to the flow, which releases its claim
                     effect = flow.throw(exc)
@@ -382,16 +432,72 @@ class KciReceiver:
         except Exception:
             return internal_fault()
 
-    async def _run_async(self, call: _Call) -> None:
-        handler = call.route.handler
-        if call.route.is_async:
-            result = handler(call.kci)
+    def _perform(self, effect: _Effect) -> object:
+        """Carry out one effect of the flow, sync."""
+        if isinstance(effect, StoreCall):
+            return effect.run()
+        if isinstance(effect, _Pause):
+            time.sleep(effect.seconds)
+            return None
+        handle = self._lease_keeper.hold(effect.held)
+        try:
+            for route in effect.routes:
+                _run_sync(route, effect.kci)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # interrupted: release before unwinding
+                for claim in effect.held:
+                    with contextlib.suppress(Exception):
+                        self._access.release(claim).run()
+            raise
+        finally:
+            self._lease_keeper.drop(handle)
+        return None
+
+    async def _handle_async(self, effect: _Handle) -> None:
+        """Run the handlers on the loop (sync ones in a thread), renewing the claims."""
+        import asyncio  # noqa: PLC0415 - async paths only
+
+        renewing = asyncio.create_task(self._renew_async(effect.held))
+        try:
+            for route in effect.routes:
+                await self._run_async(route, effect.kci)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled: the flow can do no more I/O
+                task = asyncio.get_running_loop().create_task(self._release_async(effect.held))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+            raise
+        finally:
+            renewing.cancel()
+
+    async def _release_async(self, held: tuple[Held, ...]) -> None:
+        """Release the claims of a cancelled delivery, so a redelivery need not wait."""
+        for claim in held:
+            try:
+                await self._access.release(claim).run_async()
+            except Exception as exc:
+                _log.debug("could not release %s after cancellation (%s)", claim.key, describe(exc))
+
+    async def _renew_async(self, held: tuple[Held, ...]) -> None:
+        import asyncio  # noqa: PLC0415 - async paths only
+
+        while True:
+            await asyncio.sleep(self._lease_keeper.interval)
+            for claim in held:
+                await renew_quietly_async(
+                    self._access.renew(claim, self._claim_lease).run_async, claim
+                )
+
+    async def _run_async(self, route: Route, kci: Kci) -> None:
+        handler = route.handler
+        if route.is_async:
+            result = handler(kci)
         elif self._sync_in_thread:
             import anyio.to_thread  # noqa: PLC0415 - anyio costs ~14 ms to import; async only
 
-            result = await anyio.to_thread.run_sync(handler, call.kci)
+            result = await anyio.to_thread.run_sync(handler, kci)
         else:
-            result = handler(call.kci)
+            result = handler(kci)
         if inspect.isawaitable(result):
             await result
 
@@ -404,36 +510,59 @@ class KciReceiver:
             return _refuse_body(parsed, request_id)
         kci = parsed
         key = _dedup_key(kci)
-        claim = yield from self._claim(key)
-        if claim is not KciClaim.CLAIMED:
-            if claim is KciClaim.DONE:
+        try:
+            claim = yield from self._claim(key)
+        except Exception as exc:
+            return self._store_failed(kci, "claim", exc)
+        self._outage.up()
+        if not claim.claimed:
+            if claim.state is KciClaim.DONE:
                 _log.info("KCI %s is a duplicate: acknowledged again", kci.id)
                 return _NO_CONTENT
             _log.warning("KCI %s still in flight after %ss: 503", kci.id, self._in_flight_timeout)
-            return KciResponse(503, (("retry-after", "1"),))
-        sequence_key = _sequence_key(kci)
+            return _RETRY_LATER
+        held = [Held(key, claim.token)]
         try:
-            highest = None if sequence_key is None else self._sequences.highest(sequence_key)
-            stale = highest is not None and kci.sequence_number < highest
-            delivery = KciDelivery(request_id, headers.get("x-conversation-id"), stale)
-            kci._set_delivery(delivery)  # pyright: ignore[reportPrivateUsage] - the receiver's
-            if stale and self._stale == "drop":
-                self._store.commit(key)
-                _log.info(
-                    "KCI %s is stale (sequence %s < %s): dropped",
-                    kci.id,
-                    kci.sequence_number,
-                    highest,
-                )
-                return _NO_CONTENT
-            routes = self._handlers.matching(kci)
-            if not routes:
-                _log.debug("KCI %s matched no handler: acknowledged", kci.id)
-            for route in routes:
-                yield _Call(route, kci)
-            self._store.commit(key)
+            if self._exclusive and kci.entity_id is not None:
+                lock_key = f"entity|{kci.entity_type}|{kci.entity_id}"
+                lock = yield from self._claim(lock_key)
+                if not lock.claimed:
+                    yield from self._release(held, kci)
+                    _log.warning(
+                        "KCI %s: entity %s still busy after %ss: 503",
+                        kci.id,
+                        lock_key[7:],
+                        self._in_flight_timeout,
+                    )
+                    return _RETRY_LATER
+                held.append(Held(lock_key, lock.token))
+            sequence_key = _sequence_key(kci)
+            previous = None
+            if sequence_key is not None:
+                previous = yield from _do(self._access.advance(sequence_key, kci.sequence_number))
         except Exception as exc:
-            self._store.release(key)
+            yield from self._release(held, kci)
+            return self._store_failed(kci, "sequence", exc)
+        stale = previous is not None and kci.sequence_number < previous
+        delivery = KciDelivery(request_id, headers.get("x-conversation-id"), stale)
+        kci._set_delivery(delivery)  # pyright: ignore[reportPrivateUsage] - the receiver's
+        if stale and self._stale == "drop":
+            _log.info(
+                "KCI %s is stale (sequence %s < %s): dropped",
+                kci.id,
+                kci.sequence_number,
+                previous,
+            )
+            yield from self._finish(held, kci)
+            return _NO_CONTENT
+        routes = self._handlers.matching(kci)
+        if not routes:
+            _log.debug("KCI %s matched no handler: acknowledged", kci.id)
+        try:
+            if routes:
+                yield _Handle(tuple(routes), kci, tuple(held))
+        except Exception as exc:
+            yield from self._release(held, kci)
             response = error_response(
                 500, ErrorCode.TENANT_FAULT, ["the tenant failed to process the KCI"]
             )
@@ -445,31 +574,125 @@ class KciReceiver:
                 exc_info=exc,
             )
             return response
-        except BaseException:
-            self._store.release(key)
-            raise
-        if sequence_key is not None:
-            try:
-                self._sequences.advance(sequence_key, kci.sequence_number)
-            except Exception:  # the KCI is handled; only stale detection suffers
-                _log.exception("KCI %s: could not record its sequence number", kci.id)
+        # A BaseException (cancellation, exit) is not caught: the flow cannot do I/O any more,
+        # and the claims lapse after their lease, so a redelivery is handled.
+        yield from self._finish(held, kci)
         _log.debug("KCI %s handled (%s %s)", kci.id, kci.entity_type, kci.entity_status)
         self._observers.publish(kci)
         return _NO_CONTENT
 
-    def _claim(self, key: str) -> Generator[_Effect, None, KciClaim]:
-        """Claim ``key``; while another delivery of it is in flight, pause and retry (bounded)."""
-        claim = self._store.claim(key, self._claim_lease)
+    def _claim(self, key: str) -> Generator[_Effect, object, KciClaimResult]:
+        """Claim ``key``; while another delivery holds it, pause and retry (bounded)."""
+        claim = yield from _do(self._access.claim(key, self._claim_lease))
         deadline = time.monotonic() + self._in_flight_timeout
         pause = _FIRST_PAUSE
-        while claim is KciClaim.IN_FLIGHT:
+        while claim.state is KciClaim.IN_FLIGHT:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             yield _Pause(min(pause, remaining))
             pause = min(pause * 2, _MAX_PAUSE)
-            claim = self._store.claim(key, self._claim_lease)
+            claim = yield from _do(self._access.claim(key, self._claim_lease))
         return claim
+
+    def _finish(self, held: list[Held], kci: Kci) -> Generator[_Effect, object, None]:
+        """Commit the KCI's claim and release the entity lock; the KCI is handled either way.
+
+        A failed commit is logged, not answered with an error: the handlers did their work,
+        and a 503 would make the gateway redeliver and run them again.
+        """
+        first, locks = held[0], held[1:]
+        try:
+            committed = yield from _do(self._access.commit(first))
+        except Exception as exc:
+            _log.error(
+                "KCI %s handled, but the store could not record it (%s); a redelivery would "
+                "run its handlers again",
+                kci.id,
+                describe(exc),
+            )
+        else:
+            if not committed:
+                _log.warning(
+                    "KCI %s handled, but its claim had lapsed and was taken by another delivery",
+                    kci.id,
+                )
+        yield from self._release(locks, kci)
+
+    def _release(self, held: list[Held], kci: Kci) -> Generator[_Effect, object, None]:
+        """Release claims, best effort: one that cannot be released lapses with its lease."""
+        for claim in held:
+            try:
+                yield from _do(self._access.release(claim))
+            except Exception as exc:
+                _log.warning(
+                    "KCI %s: could not release %s (%s); it lapses after %ss",
+                    kci.id,
+                    claim.key,
+                    describe(exc),
+                    self._claim_lease,
+                )
+
+    def _store_failed(self, kci: Kci, step: str, exc: BaseException) -> KciResponse:
+        """503 (the gateway redelivers); one warning per outage, then debug lines."""
+        if self._outage.down():
+            _log.warning(
+                "KCI store unavailable at %s (%s): answering 503 so the gateway redelivers; "
+                "no handler runs until it is back",
+                step,
+                describe(exc),
+            )
+        else:
+            _log.debug("KCI %s: store still unavailable (%s): 503", kci.id, describe(exc))
+        return _RETRY_LATER
+
+
+class _Outage:
+    """Whether the store is failing, so that an outage logs one warning and its end one line."""
+
+    def __init__(self) -> None:
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def down(self) -> bool:
+        """Count a failure; True for the first of an outage."""
+        with self._lock:
+            self._failures += 1
+            return self._failures == 1
+
+    def up(self) -> None:
+        """The store answered: log the end of an outage (no lock on the usual path)."""
+        if not self._failures:
+            return
+        with self._lock:
+            failures, self._failures = self._failures, 0
+        if failures:
+            _log.warning("KCI store available again (%d deliveries answered 503)", failures)
+
+
+def _do(call: StoreCall[_T]) -> Generator[_Effect, object, _T]:
+    """Yield a store call to the driver and hand back its typed result."""
+    return cast(_T, (yield call))
+
+
+def _resolve_store(store: AnyKciStore | str | None) -> AnyKciStore:
+    if store is None:
+        return InMemoryKciStore()
+    if isinstance(store, str):
+        from ._redis_store import RedisKciStore  # noqa: PLC0415 - the optional extra
+
+        return RedisKciStore(store)
+    return store
+
+
+def _resolve_sequences(sequences: AnySequenceStore | None, store: AnyKciStore) -> AnySequenceStore:
+    if sequences is not None:
+        return sequences
+    if isinstance(store, (SequenceStore, AsyncSequenceStore)) and not isinstance(
+        store, InMemoryKciStore
+    ):
+        return store
+    return InMemorySequenceStore()
 
 
 def _dedup_key(kci: Kci) -> str:
@@ -507,8 +730,8 @@ def _refuse_body(failure: ParseFailure, request_id: str | None) -> KciResponse:
     return response
 
 
-def _run_sync(call: _Call) -> None:
-    result = call.route.handler(call.kci)
+def _run_sync(route: Route, kci: Kci) -> None:
+    result = route.handler(kci)
     if inspect.isawaitable(result):
         _run_awaitable(result)
 

@@ -16,7 +16,7 @@ from fibrecafe_client import (
     GenericKci,
     InMemoryKciStore,
     Kci,
-    KciClaim,
+    KciClaimResult,
     KciReceiver,
     NoAuth,
     RequestValidationError,
@@ -234,19 +234,26 @@ def test_out_of_order_kci_is_flagged_or_dropped(make_kci: KciFactory, policy: An
         assert observed == [1, 3, 3, 4, 1]
 
 
-def test_failed_kci_does_not_advance_the_sequence(make_kci: KciFactory) -> None:
+def test_a_failed_newer_kci_still_makes_older_ones_stale(make_kci: KciFactory) -> None:
+    # The sequence is advanced atomically when a KCI is claimed, before its handlers run (so
+    # that two replicas can never both take an older KCI for the newest). A newer KCI whose
+    # handler failed is redelivered by the gateway, so an older one is stale all the same.
     receiver = KciReceiver(verifier=NoAuth(), stale="drop")
-    seen: list[int] = []
+    seen: list[tuple[int, bool]] = []
+    fail = [True]
 
     @receiver.on_any
     def handle(kci: Kci) -> None:
-        if kci.sequence_number == 5:
+        if kci.sequence_number == 5 and fail:
+            fail.pop()
             raise RuntimeError("not now")
-        seen.append(kci.sequence_number)
+        seen.append((kci.sequence_number, kci.is_stale))
 
     assert receiver.handle("POST", {}, body(make_kci(sequence_number=5))).status == 500
     assert receiver.handle("POST", {}, body(make_kci(sequence_number=4))).status == 204
-    assert seen == [4]
+    assert seen == []  # 4 dropped as stale
+    assert receiver.handle("POST", {}, body(make_kci(sequence_number=5))).status == 204
+    assert seen == [(5, False)]  # the redelivery of 5 is not stale
 
 
 @pytest.mark.parametrize(
@@ -308,13 +315,21 @@ def test_handle_never_raises(receiver: KciReceiver) -> None:
     assert receiver.handle("POST", HEADERS, None).status == 400  # type: ignore[arg-type]
 
 
-def test_a_failing_store_is_a_500_not_an_exception(make_kci: KciFactory) -> None:
+def test_a_failing_store_is_a_503_and_runs_no_handler(make_kci: KciFactory) -> None:
     class BrokenStore(InMemoryKciStore):
-        def claim(self, key: str, lease: float) -> KciClaim:
+        def claim(self, key: str, lease: float) -> KciClaimResult:
+            raise ConnectionError("redis down")
+
+        async def claim_async(self, key: str, lease: float) -> KciClaimResult:
             raise ConnectionError("redis down")
 
     receiver = KciReceiver(verifier=NoAuth(), store=BrokenStore())
-    assert receiver.handle("POST", {}, body(make_kci())).status == 500
+    ran: list[Kci] = []
+    receiver.on_any(ran.append)
+    response = receiver.handle("POST", {}, body(make_kci()))
+    assert (response.status, dict(response.headers)) == (503, {"retry-after": "1"})
+    assert asyncio.run(receiver.handle_async("POST", {}, body(make_kci()))).status == 503
+    assert ran == []
 
 
 def test_async_handlers_run_from_the_sync_path(make_kci: KciFactory) -> None:

@@ -21,6 +21,7 @@ from fibrecafe_client import (
     JwtVerifier,
     Kci,
     KciClaim,
+    KciClaimResult,
     KciReceiver,
     KciVerifier,
     NoAuth,
@@ -178,9 +179,9 @@ class SignallingStore(InMemoryKciStore):
         super().__init__()
         self.in_flight_seen = threading.Event()
 
-    def claim(self, key: str, lease: float) -> KciClaim:
+    def claim(self, key: str, lease: float) -> KciClaimResult:
         result = super().claim(key, lease)
-        if result is KciClaim.IN_FLIGHT:
+        if result.state is KciClaim.IN_FLIGHT:
             self.in_flight_seen.set()
         return result
 
