@@ -292,15 +292,17 @@ class RedisKciStore:
 
     def _options(self) -> dict[str, Any]:
         from redis.backoff import NoBackoff  # noqa: PLC0415 - the optional extra
+        from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
         from redis.retry import Retry  # noqa: PLC0415
 
-        # One retry, at once: it recovers a pooled connection Redis dropped (a restart) without
-        # the default ten retries with backoff that would hold the gateway's delivery for
-        # seconds. Every script is idempotent for its arguments, so the retry is safe.
+        # One retry, at once, of a dropped connection only: it recovers a pooled connection
+        # Redis closed (a restart) without the default ten retries with backoff, and a Redis
+        # that does not answer within ``timeout`` fails then (not after two timeouts). Every
+        # script is idempotent for its arguments, so the retry is safe.
         return {
             "socket_timeout": self._timeout,
             "socket_connect_timeout": self._timeout,
-            "retry": Retry(NoBackoff(), 1),
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
 
     def _sync_client(self) -> redis.Redis:
@@ -336,9 +338,10 @@ class RedisKciStore:
     def _async_options(self) -> dict[str, Any]:
         from redis.asyncio.retry import Retry  # noqa: PLC0415 - the optional extra
         from redis.backoff import NoBackoff  # noqa: PLC0415
+        from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
 
         options = self._options()
-        options["retry"] = Retry(NoBackoff(), 1)
+        options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         return options
 
 
