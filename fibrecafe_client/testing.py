@@ -41,7 +41,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -270,7 +270,7 @@ def _start_redis(binary: str, workdir: str) -> tuple[subprocess.Popen[bytes], in
 
 
 @contextlib.contextmanager
-def redis_server(binary: str | None = None) -> Iterator[str]:
+def redis_server(binary: str | None = None) -> Generator[str]:
     """Run a throwaway ``redis-server`` on 127.0.0.1 and yield its URL, ``redis://127.0.0.1:N/0``.
 
     The server listens on a free port, keeps nothing on disk (no RDB, no AOF; its working
