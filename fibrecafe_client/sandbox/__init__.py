@@ -24,9 +24,12 @@ from ._config import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_KCI_DELAY,
     DEFAULT_SCOPE,
+    FANOUT_MODES,
+    FanoutMode,
     SandboxConfig,
     Webhook,
 )
+from ._delivery import REORDER_HOLD, DeliveryKnobs
 from ._faults import DROPPED, Faults, FaultTarget, SandboxStats
 from ._scenarios import DEFAULT_PROBLEM_CODE, DEFAULT_SCENARIO, Scenario
 from ._server import DEFAULT_PORT, ClientKwargs, Sandbox, run_forever
@@ -41,8 +44,12 @@ __all__ = [
     "DEFAULT_SCENARIO",
     "DEFAULT_SCOPE",
     "DROPPED",
+    "FANOUT_MODES",
+    "REORDER_HOLD",
     "CapturedKci",
     "ClientKwargs",
+    "DeliveryKnobs",
+    "FanoutMode",
     "FaultTarget",
     "Faults",
     "KciCapture",

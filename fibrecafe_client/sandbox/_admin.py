@@ -16,6 +16,9 @@ POST      /_sandbox/faults/fail-next       ``{"count", "status", "retry_after"?,
 POST      /_sandbox/faults/drop-next       ``{"count", "target"?}``
 POST      /_sandbox/tokens/revoke          revoke every issued token
 POST      /_sandbox/tokens/expire          expire every issued token now
+GET       /_sandbox/delivery               delivery knobs (``DeliveryKnobs.describe()``)
+POST      /_sandbox/delivery               ``{"fanout": "round_robin", "duplicates": 3,
+                                           "reorder": true, "timeout": 1.0}`` (any subset)
 GET       /_sandbox/webhooks               the webhooks (urls and auth kinds, no secrets)
 POST      /_sandbox/webhooks               ``{"url", "username"?, "password"?, "bearer_token"?}``
 GET       /_sandbox/service-tests/{id}     a test's current state, without auth
@@ -110,6 +113,15 @@ async def _expire(app: SandboxApp, _body: dict[str, Any]) -> Response:
     return _ok({"expired": app.tokens.expire_all()})
 
 
+async def _delivery_get(app: SandboxApp, _body: dict[str, Any]) -> Response:
+    return _ok(app.delivery.knobs.describe())
+
+
+async def _delivery_set(app: SandboxApp, body: dict[str, Any]) -> Response:
+    app.delivery.knobs.update(body)
+    return _ok(app.delivery.knobs.describe())
+
+
 async def _webhooks_get(app: SandboxApp, _body: dict[str, Any]) -> Response:
     return _ok({"webhooks": [w.describe() for w in app.delivery.webhooks]})
 
@@ -133,6 +145,8 @@ _ROUTES: dict[tuple[str, str], _Handler] = {
     ("POST", "faults/drop-next"): _drop_next,
     ("POST", "tokens/revoke"): _revoke,
     ("POST", "tokens/expire"): _expire,
+    ("GET", "delivery"): _delivery_get,
+    ("POST", "delivery"): _delivery_set,
     ("GET", "webhooks"): _webhooks_get,
     ("POST", "webhooks"): _webhooks_add,
 }

@@ -206,6 +206,7 @@ class SandboxApp:
         self.faults.reset()
         self.counters.reset()
         self.delivery.reset_webhooks()
+        self.delivery.knobs.reset()
 
     def reset(self, timeout: float = 5.0) -> None:
         """Back to a fresh state between tests (any thread but the sandbox's own loop).

@@ -16,9 +16,14 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_KCI_DELAY",
     "DEFAULT_SCOPE",
+    "FANOUT_MODES",
+    "FanoutMode",
     "SandboxConfig",
     "Webhook",
     "WebhookInput",
+    "check_duplicates",
+    "check_fanout",
+    "check_seconds",
     "normalise_webhooks",
 ]
 
@@ -34,6 +39,31 @@ DEFAULT_CLIENT_ID: Final = "sandbox-client"
 DEFAULT_CLIENT_SECRET: Final = "sandbox-secret"  # noqa: S105 - a published dev credential
 #: The scope the sandbox grants, shaped like the gateway's ``com.fibregateway.<env>/...``.
 DEFAULT_SCOPE: Final = "com.fibregateway.sandbox/tenant.all.all"
+
+
+#: How KCIs are spread over several webhooks: ``"all"`` sends every KCI to every webhook (each is
+#: a separate tenant endpoint); ``"round_robin"`` treats the webhooks as the replicas behind one
+#: load balancer: each delivery attempt (and each duplicate copy) goes to the next one in turn, so
+#: a redelivery usually reaches another replica.
+FANOUT_MODES: Final = ("all", "round_robin")
+#: A fan-out mode (see :data:`FANOUT_MODES`).
+FanoutMode = Literal["all", "round_robin"]
+
+
+def check_fanout(value: object) -> FanoutMode:
+    """``value`` if it is a fan-out mode, else ValueError."""
+    if value == "all":
+        return "all"
+    if value == "round_robin":
+        return "round_robin"
+    raise ValueError(f"kci_fanout must be one of {list(FANOUT_MODES)}, got {value!r}")
+
+
+def check_duplicates(value: object) -> int:
+    """``value`` if it is a copy count from 1 to 100, else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError("kci_duplicates must be an integer from 1 to 100")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +127,8 @@ def normalise_webhooks(webhooks: Iterable[WebhookInput]) -> tuple[Webhook, ...]:
     return tuple(w if isinstance(w, Webhook) else Webhook(w) for w in webhooks)
 
 
-def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
+def check_seconds(name: str, value: float, *, positive: bool = False) -> None:
+    """ValueError unless ``value`` is a finite number of seconds (>= 0, or > 0 if positive)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number of seconds")
     if value < 0 or (positive and value == 0):
@@ -117,7 +148,18 @@ class SandboxConfig:
       KCI redelivery. A delivery is retried until the webhook answers 2xx, at most
       ``kci_max_attempts`` times, waiting ``backoff * 2**(attempt-1)`` seconds (capped, and a
       numeric ``Retry-After`` from the webhook is honoured within the cap).
+      ``kci_timeout`` bounds each attempt: a webhook slower than that has its attempt cut off
+      and the KCI redelivered (while its handler may still be running, as with the gateway).
+    - ``kci_fanout``: ``"all"`` (every webhook gets every KCI) or ``"round_robin"`` (the
+      webhooks are replicas behind a load balancer: each attempt goes to the next one).
+    - ``kci_duplicates``: copies of each KCI sent at the same time (1: no duplicates); each copy
+      is redelivered on its own until accepted.
+    - ``kci_reorder``: swap consecutive KCIs of one service test (2 before 1, 4 before 3...), so
+      a receiver sees an older KCI after a newer one.
     - ``webhooks``: where KCIs go.
+
+    The delivery settings (``kci_timeout``, ``kci_fanout``, ``kci_duplicates``,
+    ``kci_reorder``) are also runtime knobs: ``sandbox.delivery`` and ``/_sandbox/delivery``.
     """
 
     client_id: str = DEFAULT_CLIENT_ID
@@ -130,6 +172,9 @@ class SandboxConfig:
     kci_retry_backoff: float = 0.5
     kci_retry_max_backoff: float = 10.0
     kci_timeout: float = 5.0
+    kci_fanout: FanoutMode = "all"
+    kci_duplicates: int = 1
+    kci_reorder: bool = False
     webhooks: tuple[Webhook, ...] = ()
 
     def __post_init__(self) -> None:
@@ -141,15 +186,19 @@ class SandboxConfig:
             raise TypeError("scopes must be a sequence of scope strings, not one string")
         if not self.scopes or any(not s or " " in s for s in self.scopes):
             raise ValueError("scopes must be non-empty strings without spaces")
-        _check_seconds("token_lifetime", self.token_lifetime, positive=True)
-        _check_seconds("kci_delay", self.kci_delay)
-        _check_seconds("max_kci_delay", self.max_kci_delay)
+        check_seconds("token_lifetime", self.token_lifetime, positive=True)
+        check_seconds("kci_delay", self.kci_delay)
+        check_seconds("max_kci_delay", self.max_kci_delay)
         if self.kci_delay > self.max_kci_delay:
             raise ValueError("kci_delay must not exceed max_kci_delay")
         if isinstance(self.kci_max_attempts, bool) or self.kci_max_attempts < 1:
             raise ValueError("kci_max_attempts must be >= 1")
-        _check_seconds("kci_retry_backoff", self.kci_retry_backoff)
-        _check_seconds("kci_retry_max_backoff", self.kci_retry_max_backoff)
-        _check_seconds("kci_timeout", self.kci_timeout, positive=True)
+        check_seconds("kci_retry_backoff", self.kci_retry_backoff)
+        check_seconds("kci_retry_max_backoff", self.kci_retry_max_backoff)
+        check_seconds("kci_timeout", self.kci_timeout, positive=True)
+        check_fanout(self.kci_fanout)
+        check_duplicates(self.kci_duplicates)
+        if not isinstance(self.kci_reorder, bool):
+            raise ValueError("kci_reorder must be True or False")
         object.__setattr__(self, "webhooks", normalise_webhooks(self.webhooks))
         object.__setattr__(self, "scopes", tuple(self.scopes))

@@ -17,7 +17,8 @@ from typing import Any, Self, TypedDict
 from fibrecafe_client._loopback import LoopbackServer, serve_asgi
 
 from ._app import ADMIN_PREFIX, API_PREFIX, TOKEN_PATH, SandboxApp
-from ._config import SandboxConfig, Webhook, WebhookInput, normalise_webhooks
+from ._config import FanoutMode, SandboxConfig, Webhook, WebhookInput, normalise_webhooks
+from ._delivery import DeliveryKnobs
 from ._faults import Faults, SandboxStats
 
 __all__ = ["DEFAULT_PORT", "ClientKwargs", "Sandbox", "run_forever"]
@@ -71,6 +72,9 @@ class Sandbox:
         kci_retry_backoff: float | None = None,
         kci_retry_max_backoff: float | None = None,
         kci_timeout: float | None = None,
+        kci_fanout: FanoutMode | None = None,
+        kci_duplicates: int | None = None,
+        kci_reorder: bool | None = None,
         log_level: str = "warning",
     ) -> Sandbox:
         """Serve a new sandbox on ``host:port`` (port 0: any free port) and return once it is up.
@@ -100,6 +104,9 @@ class Sandbox:
                 "kci_retry_backoff": kci_retry_backoff,
                 "kci_retry_max_backoff": kci_retry_max_backoff,
                 "kci_timeout": kci_timeout,
+                "kci_fanout": kci_fanout,
+                "kci_duplicates": kci_duplicates,
+                "kci_reorder": kci_reorder,
             }.items()
             if value is not None
         }
@@ -195,6 +202,11 @@ class Sandbox:
     def faults(self) -> Faults:
         """The fault knobs (latency, forced errors, dropped connections, token behaviour)."""
         return self._app.faults
+
+    @property
+    def delivery(self) -> DeliveryKnobs:
+        """The KCI delivery knobs (fan-out, duplicates, reordering, per-attempt timeout)."""
+        return self._app.delivery.knobs
 
     @property
     def stats(self) -> SandboxStats:
