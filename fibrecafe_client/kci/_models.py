@@ -23,7 +23,8 @@ from fibrecafe_client.models import (
     ServiceTestStatus,
     UpdateType,
 )
-from fibrecafe_client.models._enums import OpenEntityType, OpenInformationType, OpenUpdateType
+from fibrecafe_client.models._enums import OpenEntityType, OpenUpdateType
+from fibrecafe_client.models._updates import KciAction, KciInformation, SupplierNote
 
 __all__ = [
     "GENERIC_TERMINAL_STATUSES",
@@ -42,41 +43,6 @@ __all__ = [
 GENERIC_TERMINAL_STATUSES: Final = frozenset(
     {"COMPLETED", "CANCELLED", "REJECTED", "FAILED_TO_SEND"}
 )
-
-
-class KciInformation(FibreCafeModel):
-    """``information``: why an INFORMATIONAL KCI was sent.
-
-    ``type`` is an :class:`~fibrecafe_client.InformationType` when known (``COMPLETED``,
-    ``DELAY``...), else the raw string. ``code``/``text``/``supplier_code`` carry the gateway's
-    reason code, its words and the supplier's own code when there is one.
-    """
-
-    type: OpenInformationType | None = None
-    code: str | None = None
-    text: str | None = None
-    supplier_code: str | None = None
-
-
-class KciAction(FibreCafeModel):
-    """``action``: what the tenant must do after an ACTION_REQUIRED KCI.
-
-    ``type`` is ``INFORMATION_REQUIRED``, ``REAPPOINT``, ``RESUBMIT`` or ``CONFIRM`` when known,
-    else the raw string.
-    """
-
-    type: OpenInformationType | None = None
-    code: str | None = None
-    text: str | None = None
-    supplier_code: str | None = None
-
-
-class SupplierNote(FibreCafeModel):
-    """One entry of ``supplierNotes``: a note the supplier attached to the update."""
-
-    note: str | None = None
-    type: str | None = None
-    created: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
