@@ -35,7 +35,7 @@ from ._logging import configure_from_env
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
 from .errors import APIConnectionError, ConfigurationError
-from .resources import AsyncServiceTests, ServiceTests
+from .resources import AsyncServiceProblems, AsyncServiceTests, ServiceProblems, ServiceTests
 
 if TYPE_CHECKING:
     import asyncio
@@ -281,6 +281,7 @@ class FibreCafe(_ClientBase):
     """
 
     service_tests: ServiceTests
+    service_problems: ServiceProblems
 
     def __init__(
         self,
@@ -348,6 +349,7 @@ class FibreCafe(_ClientBase):
         self._pipeline = pipeline
         self._owner = owner
         self.service_tests = ServiceTests(pipeline)
+        self.service_problems = ServiceProblems(pipeline)
 
     def with_options(
         self,
@@ -412,6 +414,7 @@ class AsyncFibreCafe(_ClientBase):
     """
 
     service_tests: AsyncServiceTests
+    service_problems: AsyncServiceProblems
 
     def __init__(
         self,
@@ -481,6 +484,7 @@ class AsyncFibreCafe(_ClientBase):
         self._pipeline = pipeline
         self._owner = owner
         self.service_tests = AsyncServiceTests(pipeline)
+        self.service_problems = AsyncServiceProblems(pipeline)
 
     def with_options(
         self,

@@ -35,6 +35,7 @@ __all__ = [
     "RateLimitError",
     "RequestValidationError",
     "ResponseValidationError",
+    "ServiceProblemWaitTimeout",
     "ServiceTestWaitTimeout",
     "ServiceUnavailableError",
     "TokenError",
@@ -42,9 +43,27 @@ __all__ = [
 ]
 
 _MAY_EXIST = (
-    "The request may have reached the gateway, so it was not resent: the service test may "
-    "exist. Reconcile with the KCIs or support using conversation id {cid}."
+    "The request may have reached the gateway, so it was not resent: {what}. Reconcile with "
+    "the KCIs or support using conversation id {cid}."
 )
+# What may exist after an unanswered POST/PATCH, by path prefix (longest first).
+_MAY_EXIST_WHAT: tuple[tuple[str, str], ...] = (
+    ("/service-problem-amendments", "the amendment may have been made"),
+    ("/service-problem-cancellations", "the cancellation may have been requested"),
+    ("/service-problem-resolutions/", "the resolution may already be accepted or rejected"),
+    ("/service-problems", "the service problem may exist"),
+    ("/service-tests", "the service test may exist"),
+)
+
+
+def _may_exist(url: str | None, cid: str | None) -> str:
+    path = "" if url is None else url.split("?", 1)[0]
+    what = next(
+        (text for prefix, text in _MAY_EXIST_WHAT if prefix in path), "what it asked for may exist"
+    )
+    return _MAY_EXIST.format(what=what, cid=cid)
+
+
 # What str(err) shows of text that came from the other side (the attributes keep it all).
 _MAX_SHOWN_CHARS = 300
 _MAX_SHOWN_MESSAGES = 10
@@ -122,7 +141,7 @@ class APIError(FibreCafeError):
     def _render(self) -> str:
         text = self.message
         if self.outcome_unknown:
-            text = f"{text}. {_MAY_EXIST.format(cid=self.conversation_id)}"
+            text = f"{text}. {_may_exist(self.url, self.conversation_id)}"
         return text + _ids(self.request_id, self.conversation_id)
 
     def __str__(self) -> str:
@@ -198,7 +217,7 @@ class APIStatusError(APIError):
         if self.messages:
             text += " - " + _listed(self.messages)
         if self.outcome_unknown:
-            text += ". " + _MAY_EXIST.format(cid=self.conversation_id)
+            text += ". " + _may_exist(self.url, self.conversation_id)
         return text + _ids(self.request_id, self.conversation_id, self.uuid)
 
     def _state(self) -> dict[str, Any]:
@@ -389,6 +408,27 @@ def _rebuild_kci_error(
     reason: str, path: str, errors: tuple[tuple[str, str], ...]
 ) -> KciParseError:
     return KciParseError(reason, path=path, errors=errors)
+
+
+class ServiceProblemWaitTimeout(FibreCafeError, TimeoutError):
+    """``service_problems.wait()`` reached its deadline before the problem settled.
+
+    ``last`` is the last state seen (None if no poll succeeded).
+    """
+
+    def __init__(self, message: str, *, problem_id: int, last: Any = None) -> None:
+        self.problem_id = problem_id
+        self.last = last
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_problem_wait_timeout, (str(self), self.problem_id, self.last))
+
+
+def _rebuild_problem_wait_timeout(
+    message: str, problem_id: int, last: Any
+) -> ServiceProblemWaitTimeout:
+    return ServiceProblemWaitTimeout(message, problem_id=problem_id, last=last)
 
 
 class ServiceTestWaitTimeout(FibreCafeError, TimeoutError):

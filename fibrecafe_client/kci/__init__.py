@@ -1,7 +1,8 @@
 """KCIs ("Keep Customer Informed"): the updates the gateway POSTs to the tenant's ``/kcis``.
 
-- :func:`parse_kci` turns a body into a typed event (:class:`ServiceTestKci` or
-  :class:`GenericKci`), or raises :class:`~fibrecafe_client.KciParseError`.
+- :func:`parse_kci` turns a body into a typed event (:class:`ServiceTestKci`,
+  :class:`ServiceProblemKci` or :class:`GenericKci`), or raises
+  :class:`~fibrecafe_client.KciParseError`.
 - :class:`KciReceiver` is a complete endpoint (authentication, de-duplication, stale detection,
   dispatch to handlers, the documented answers) with ASGI and WSGI adapters.
 
@@ -27,6 +28,7 @@ from ._models import (
     KciAction,
     KciDelivery,
     KciInformation,
+    ServiceProblemKci,
     ServiceTestKci,
     SupplierNote,
 )
@@ -75,6 +77,7 @@ __all__ = [
     "ParseFailure",
     "RedisKciStore",
     "SequenceStore",
+    "ServiceProblemKci",
     "ServiceTestKci",
     "StalePolicy",
     "SupplierNote",

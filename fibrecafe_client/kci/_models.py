@@ -1,11 +1,11 @@
-"""The KCI envelope and its typed events: ``ServiceTestKci`` and ``GenericKci``.
+"""The KCI envelope and its typed events: ``ServiceTestKci``, ``ServiceProblemKci``, ``GenericKci``.
 
 A KCI ("Keep Customer Informed") is the update the gateway POSTs to the tenant. Every KCI has the
-same envelope; ``entityType`` says what ``entity`` holds. Service tests are modelled in depth with
-the same :class:`~fibrecafe_client.ServiceTest` the client returns; every other entity type (the
-order kinds, unsolicited ceases, service problems and any type published later) is a
-:class:`GenericKci` whose entity stays a plain mapping, so nothing inside it can make the envelope
-unusable.
+same envelope; ``entityType`` says what ``entity`` holds. Service tests and service problems are
+modelled in depth with the same :class:`~fibrecafe_client.ServiceTest` and
+:class:`~fibrecafe_client.ServiceProblem` the client returns; every other entity type (the order
+kinds, unsolicited ceases and any type published later) is a :class:`GenericKci` whose entity
+stays a plain mapping, so nothing inside it can make the envelope unusable.
 """
 
 from __future__ import annotations
@@ -19,11 +19,16 @@ from pydantic import Field
 from fibrecafe_client.models import (
     FibreCafeModel,
     GatewayError,
+    InformationType,
+    ServiceProblem,
+    ServiceProblemResolution,
+    ServiceProblemStatus,
     ServiceTest,
     ServiceTestStatus,
     UpdateType,
 )
-from fibrecafe_client.models._enums import OpenEntityType, OpenInformationType, OpenUpdateType
+from fibrecafe_client.models._enums import OpenEntityType, OpenUpdateType
+from fibrecafe_client.models._updates import KciAction, KciInformation, SupplierNote
 
 __all__ = [
     "GENERIC_TERMINAL_STATUSES",
@@ -32,51 +37,17 @@ __all__ = [
     "KciAction",
     "KciDelivery",
     "KciInformation",
+    "ServiceProblemKci",
     "ServiceTestKci",
     "SupplierNote",
 ]
 
-#: Entity statuses after which an order or service problem no longer changes. The gateway does
+#: Entity statuses after which an order no longer changes. The gateway does
 #: not document terminal states for these entities; these are the end states its status lists
 #: share (an inference, used only by :attr:`GenericKci.is_terminal`).
 GENERIC_TERMINAL_STATUSES: Final = frozenset(
     {"COMPLETED", "CANCELLED", "REJECTED", "FAILED_TO_SEND"}
 )
-
-
-class KciInformation(FibreCafeModel):
-    """``information``: why an INFORMATIONAL KCI was sent.
-
-    ``type`` is an :class:`~fibrecafe_client.InformationType` when known (``COMPLETED``,
-    ``DELAY``...), else the raw string. ``code``/``text``/``supplier_code`` carry the gateway's
-    reason code, its words and the supplier's own code when there is one.
-    """
-
-    type: OpenInformationType | None = None
-    code: str | None = None
-    text: str | None = None
-    supplier_code: str | None = None
-
-
-class KciAction(FibreCafeModel):
-    """``action``: what the tenant must do after an ACTION_REQUIRED KCI.
-
-    ``type`` is ``INFORMATION_REQUIRED``, ``REAPPOINT``, ``RESUBMIT`` or ``CONFIRM`` when known,
-    else the raw string.
-    """
-
-    type: OpenInformationType | None = None
-    code: str | None = None
-    text: str | None = None
-    supplier_code: str | None = None
-
-
-class SupplierNote(FibreCafeModel):
-    """One entry of ``supplierNotes``: a note the supplier attached to the update."""
-
-    note: str | None = None
-    type: str | None = None
-    created: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +149,73 @@ class ServiceTestKci(_KciEnvelope):
         return self.entity.is_terminal
 
 
+class ServiceProblemKci(_KciEnvelope):
+    """A KCI about a service problem (``entityType: SERVICE_PROBLEM``).
+
+    ``entity`` is the same :class:`~fibrecafe_client.ServiceProblem` that
+    ``client.service_problems.get()`` returns. Action KCIs (``ACTION_REQUIRED``) say what the
+    tenant must do in :attr:`action_type`: ``INFORMATION_REQUIRED`` (answer with
+    ``service_problems.amend``), ``REAPPOINT`` (reserve an appointment, then amend with its id),
+    ``RESUBMIT`` (an amendment or cancellation was rejected: correct and resend) or ``CONFIRM``
+    (accept or reject the repair: pass this KCI to ``service_problems.accept_resolution``).
+
+    ``service_problem_resolution`` is read when the gateway puts the resolution on the KCI
+    itself, as it does on the KCIs listed in ``updates[]``; the docs publish no CONFIRM KCI, so
+    :attr:`resolution` also looks at the entity.
+    """
+
+    entity: ServiceProblem
+    service_problem_resolution: ServiceProblemResolution | None = None
+
+    @property
+    def entity_id(self) -> int:
+        """The service problem id."""
+        return self.entity.id
+
+    @property
+    def entity_status(self) -> ServiceProblemStatus | str:
+        """The problem's status (an enum member when known, else the raw string)."""
+        return self.entity.status
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when the problem can no longer change (COMPLETED, CANCELLED, REJECTED,
+        FAILED_TO_SEND)."""
+        return self.entity.is_terminal
+
+    @property
+    def needs_tenant_action(self) -> bool:
+        """True for an ACTION_REQUIRED KCI, or an entity waiting on the tenant (PENDING,
+        RESOLVED)."""
+        return self.is_action_required or self.entity.needs_tenant_action
+
+    @property
+    def action_type(self) -> InformationType | str | None:
+        """``action.type`` of an ACTION_REQUIRED KCI (``CONFIRM``...), else None."""
+        return None if self.action is None else self.action.type
+
+    @property
+    def is_confirm(self) -> bool:
+        """True when the tenant must accept or reject the supplier's resolution."""
+        return self.action_type == InformationType.CONFIRM
+
+    @property
+    def resolution(self) -> ServiceProblemResolution | None:
+        """The resolution this KCI is about: on the KCI itself, else the entity's pending one."""
+        if self.service_problem_resolution is not None:
+            return self.service_problem_resolution
+        return self.entity.pending_resolution
+
+    @property
+    def resolution_id(self) -> int | None:
+        """The id ``accept_resolution``/``reject_resolution`` need (not the problem id)."""
+        resolution = self.resolution
+        return None if resolution is None else resolution.id
+
+
 class GenericKci(_KciEnvelope):
     """A KCI about any entity the SDK does not model in depth: orders of every kind,
-    unsolicited ceases, service problems, and entity types published after this release.
+    unsolicited ceases, and entity types published after this release.
 
     ``entity`` is kept as the mapping that arrived, so an odd value deep inside it never stops the
     KCI from being received. :attr:`entity_id` and :attr:`entity_status` read ``id`` and
@@ -209,5 +244,5 @@ class GenericKci(_KciEnvelope):
         return self.entity_status in GENERIC_TERMINAL_STATUSES
 
 
-#: Any parsed KCI. Narrow with ``isinstance(kci, ServiceTestKci)``.
-Kci: TypeAlias = ServiceTestKci | GenericKci
+#: Any parsed KCI. Narrow with ``isinstance(kci, ServiceTestKci)`` (or ServiceProblemKci).
+Kci: TypeAlias = ServiceTestKci | ServiceProblemKci | GenericKci

@@ -21,7 +21,7 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from fibrecafe_client.errors import KciParseError
 
-from ._models import GenericKci, Kci, ServiceTestKci
+from ._models import GenericKci, Kci, ServiceProblemKci, ServiceTestKci
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -37,8 +37,14 @@ DEFAULT_MAX_BYTES: Final = 1_048_576
 DEFAULT_MAX_DEPTH: Final = 64
 
 _SERVICE_TEST: Final = "service_test"
+_SERVICE_PROBLEM: Final = "service_problem"
 _GENERIC: Final = "generic"
-_TAGS: Final = frozenset({_SERVICE_TEST, _GENERIC})
+_TAGS: Final = frozenset({_SERVICE_TEST, _SERVICE_PROBLEM, _GENERIC})
+# entityType -> (union tag, class) of the entity types modelled in depth.
+_MODELLED: Final[dict[str, tuple[str, type[ServiceTestKci] | type[ServiceProblemKci]]]] = {
+    "SERVICE_TEST": (_SERVICE_TEST, ServiceTestKci),
+    "SERVICE_PROBLEM": (_SERVICE_PROBLEM, ServiceProblemKci),
+}
 # Visits allowed when measuring the depth of an already-decoded mapping (shared sub-objects
 # could otherwise make the walk exponential).
 _MAX_NODES: Final = 1_000_000
@@ -60,25 +66,30 @@ _BRACKETS_AS_PARENS: Final = bytes.maketrans(b"{}[]", b"()()")
 
 
 def _route(value: Any) -> str:
-    """Pick the KCI class from ``entityType``: SERVICE_TEST is modelled, anything else generic.
+    """Pick the KCI class from ``entityType``: SERVICE_TEST and SERVICE_PROBLEM are modelled,
+    anything else generic.
 
-    Routing looks at nothing but ``entityType``. A SERVICE_TEST KCI whose entity is not an object
-    still goes to :class:`ServiceTestKci`, whose validation then names ``entity`` as the problem;
-    an unknown, missing or non-string entity type goes to :class:`GenericKci`.
+    Routing looks at nothing but ``entityType``. A SERVICE_TEST (or SERVICE_PROBLEM) KCI whose
+    entity is not an object still goes to its class, whose validation then names ``entity`` as
+    the problem; an unknown, missing or non-string entity type goes to :class:`GenericKci`.
     """
     if isinstance(value, ServiceTestKci):
         return _SERVICE_TEST
+    if isinstance(value, ServiceProblemKci):
+        return _SERVICE_PROBLEM
     if isinstance(value, dict):
         fields = cast("dict[str, object]", value)
         entity_type = fields.get("entityType", fields.get("entity_type"))
-        if isinstance(entity_type, str) and entity_type == "SERVICE_TEST":
-            return _SERVICE_TEST
+        if isinstance(entity_type, str) and entity_type in _MODELLED:
+            return _MODELLED[entity_type][0]
     return _GENERIC
 
 
 _KCI_ADAPTER: Final[TypeAdapter[Kci]] = TypeAdapter(
     Annotated[
-        Annotated[ServiceTestKci, Tag(_SERVICE_TEST)] | Annotated[GenericKci, Tag(_GENERIC)],
+        Annotated[ServiceTestKci, Tag(_SERVICE_TEST)]
+        | Annotated[ServiceProblemKci, Tag(_SERVICE_PROBLEM)]
+        | Annotated[GenericKci, Tag(_GENERIC)],
         Discriminator(_route),
     ]
 )
@@ -107,8 +118,9 @@ def parse_kci(
     """Parse a KCI body into a typed event.
 
     ``body`` is the raw request body (bytes or str) or an already-decoded mapping. Returns a
-    :class:`ServiceTestKci` for ``entityType: SERVICE_TEST`` and a :class:`GenericKci` for every
-    other entity type, known or not. Unknown fields and enum values are kept.
+    :class:`ServiceTestKci` for ``entityType: SERVICE_TEST``, a :class:`ServiceProblemKci` for
+    ``SERVICE_PROBLEM`` and a :class:`GenericKci` for every other entity type, known or not.
+    Unknown fields and enum values are kept.
 
     Raises :class:`~fibrecafe_client.KciParseError` (and nothing else, for any input) when the
     body is not a KCI: not UTF-8 JSON, not an object, over ``max_bytes``, nested deeper than
@@ -178,14 +190,17 @@ def _validate_json(data: bytes) -> Kci:
     guess confirmed from the parsed ``entity_type``; a wrong guess or any validation error goes
     through the union, so results and errors are exactly the union's.
     """
-    model: type[ServiceTestKci] | type[GenericKci] = (
-        ServiceTestKci if b'"SERVICE_TEST"' in data else GenericKci
-    )
+    model: type[ServiceTestKci] | type[ServiceProblemKci] | type[GenericKci] = GenericKci
+    if b'"SERVICE_TEST"' in data:
+        model = ServiceTestKci
+    elif b'"SERVICE_PROBLEM"' in data:
+        model = ServiceProblemKci
     try:
         kci = model.model_validate_json(data)
     except ValidationError:
         return _KCI_ADAPTER.validate_json(data)
-    if (kci.entity_type == "SERVICE_TEST") != (model is ServiceTestKci):
+    modelled = _MODELLED.get(kci.entity_type) if isinstance(kci.entity_type, str) else None
+    if (GenericKci if modelled is None else modelled[1]) is not model:
         return _KCI_ADAPTER.validate_json(data)
     return kci
 

@@ -215,17 +215,19 @@ class KciReceiver:
         *,
         status: str | Iterable[str] | None = None,
         update_type: UpdateType | str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
     ) -> Callable[[_H], _H]:
         """Decorator: run the function for KCIs of ``entity_type`` (any when None) whose
-        entity status is in ``status`` and update type in ``update_type`` (each a value or a
-        collection; None matches all).
+        entity status is in ``status``, update type in ``update_type`` and ``action.type`` in
+        ``action`` (each a value or a collection; None matches all; a KCI without an action
+        never matches an ``action`` filter), e.g. ``on("SERVICE_PROBLEM", action="CONFIRM")``.
 
-        The function takes the KCI (a :class:`ServiceTestKci` for ``SERVICE_TEST``, else a
-        :class:`GenericKci`) and may be ``async``. Every matching handler runs, in
-        registration order.
+        The function takes the KCI (a :class:`ServiceTestKci` for ``SERVICE_TEST``, a
+        :class:`ServiceProblemKci` for ``SERVICE_PROBLEM``, else a :class:`GenericKci`) and may
+        be ``async``. Every matching handler runs, in registration order.
         """
 
-        wants = RouteFilter.build(entity_type, status, update_type)
+        wants = RouteFilter.build(entity_type, status, update_type, action)
 
         def register(handler: _H) -> _H:
             self._handlers.add(handler, wants)

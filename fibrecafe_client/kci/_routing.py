@@ -1,4 +1,5 @@
-"""Which handlers a KCI goes to: registrations by entity type, entity status and update type."""
+"""Which handlers a KCI goes to: registrations by entity type, entity status, update type and
+action type."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ class RouteFilter:
     entity_type: str | None = None
     statuses: frozenset[str] | None = None
     update_types: frozenset[str] | None = None
+    #: ``action.type`` values (``CONFIRM``...); a KCI without an action never matches them.
+    actions: frozenset[str] | None = None
 
     @classmethod
     def build(
@@ -51,12 +54,14 @@ class RouteFilter:
         entity_type: str | None = None,
         status: str | Iterable[str] | None = None,
         update_type: str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
     ) -> RouteFilter:
         """Normalise enum members and single values; refuse empty collections."""
         return cls(
             entity_type=None if entity_type is None else _as_key(entity_type),
             statuses=_as_keys(status),
             update_types=_as_keys(update_type),
+            actions=_as_keys(action),
         )
 
     def matches(self, kci: Kci) -> bool:
@@ -66,6 +71,10 @@ class RouteFilter:
         if self.statuses is not None:
             status = kci.entity_status
             if status is None or _as_key(status) not in self.statuses:
+                return False
+        if self.actions is not None:
+            kind = None if kci.action is None else kci.action.type
+            if kind is None or _as_key(kind) not in self.actions:
                 return False
         return self.update_types is None or _as_key(kci.update_type) in self.update_types
 

@@ -27,6 +27,13 @@ from ._enums import (
 if TYPE_CHECKING:
     import httpx
 
+    from ._service_problems import (
+        Contact,
+        ProblemCharacteristicsInput,
+        ServiceProblemCharacteristics,
+        ServiceProblemRequest,
+    )
+
 __all__ = [
     "PROBLEM_WINDOW",
     "Characteristic",
@@ -214,6 +221,51 @@ class ServiceTest(FibreCafeModel):
         if ends.tzinfo is None:  # a naive gateway timestamp: the gateway speaks UTC
             ends = ends.replace(tzinfo=UTC)
         return current < ends
+
+    def problem_request(
+        self,
+        *,
+        problem_text: str,
+        characteristics: ServiceProblemCharacteristics | ProblemCharacteristicsInput,
+        primary_contact: Contact | Mapping[str, str],
+        problem_type: ProblemType | str | None = None,
+        now: datetime | None = None,
+        **fields: Any,
+    ) -> ServiceProblemRequest:
+        """The body to raise a service problem from this test (pass it to
+        ``client.service_problems.create_from``).
+
+        Fills ``service_test_id``, ``service_id``, ``service_specification`` (its id),
+        ``supplier`` and ``problem_type`` (overridable) from the test. Warns with
+        :class:`~fibrecafe_client.ServiceProblemWarning`, and does not refuse, when
+        :meth:`may_raise_problem` says no at ``now`` (a GREEN or FAILED result, a test not
+        completed, or past its two-hour window): the gateway is the authority.
+
+        Args:
+            problem_text: the end user's description (10-80 characters).
+            characteristics: a :class:`~fibrecafe_client.ServiceProblemCharacteristics` or a
+                hand-built set (mapping or list).
+            primary_contact: a :class:`~fibrecafe_client.Contact` or ``{"name", "email",
+                "phoneNumber"}``.
+            problem_type: overrides the test's problem type.
+            now: the time to check the window at (aware; defaults to now, UTC).
+            **fields: any other field of :class:`~fibrecafe_client.ServiceProblemRequest`
+                (``external_identifier``, ``address``, ``notes``...).
+
+        Raises:
+            pydantic.ValidationError: a field breaks a documented constraint.
+        """
+        from ._service_problems import problem_request_from_test  # noqa: PLC0415 - a cycle
+
+        return problem_request_from_test(
+            self,
+            problem_text=problem_text,
+            characteristics=characteristics,
+            primary_contact=primary_contact,
+            problem_type=problem_type,
+            now=now,
+            **fields,
+        )
 
 
 def render_wire_datetime(value: datetime) -> str:

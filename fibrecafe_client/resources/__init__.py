@@ -1,5 +1,6 @@
-"""Resource namespaces of the clients (``client.service_tests``)."""
+"""Resource namespaces of the clients (``client.service_tests``, ``client.service_problems``)."""
 
+from .service_problems import AsyncServiceProblems, ServiceProblems
 from .service_tests import AsyncServiceTests, ServiceTests
 
-__all__ = ["AsyncServiceTests", "ServiceTests"]
+__all__ = ["AsyncServiceProblems", "AsyncServiceTests", "ServiceProblems", "ServiceTests"]

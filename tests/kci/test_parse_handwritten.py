@@ -27,8 +27,7 @@ GENERIC_TYPES = [
     "MODIFY_ORDER",
     "CEASE_ORDER",
     "UNSOLICITED_CEASE_ORDER",
-    "SERVICE_PROBLEM",
-]
+]  # SERVICE_PROBLEM is typed now: tests/problems/test_service_problem_kcis.py
 
 
 @pytest.mark.parametrize("entity_type", GENERIC_TYPES)

@@ -16,7 +16,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fibrecafe_client import GenericKci, KciParseError, ServiceTestKci, parse_kci
+from fibrecafe_client import (
+    GenericKci,
+    KciParseError,
+    ServiceProblemKci,
+    ServiceTestKci,
+    parse_kci,
+)
 
 from .conftest import ENTITIES, KciFactory
 
@@ -47,7 +53,7 @@ def _outcome(body: object) -> str:
     except KciParseError as exc:
         message = str(exc)
     else:
-        assert isinstance(kci, ServiceTestKci | GenericKci)
+        assert isinstance(kci, ServiceTestKci | ServiceProblemKci | GenericKci)
         return "parsed"
     assert message.startswith("invalid KCI")
     return "refused"
