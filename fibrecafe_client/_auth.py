@@ -37,16 +37,17 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, cast
 from urllib.parse import quote, quote_plus, urlencode
 
 import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._deadline import DEADLINE_KEY, cut_timeouts
 from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
-from .errors import TokenError
+from .errors import TokenConnectionError, TokenError, TokenTimeoutError
 
 __all__ = ["AccessToken", "ClientCredentialsAuth"]
 
@@ -63,6 +64,8 @@ DEFAULT_REFRESH_LEEWAY: Final = 60.0
 _HEADER_SAFE_TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 #: A failed fetch is also the answer for callers arriving this many seconds after it.
 FAILURE_COOLDOWN: Final = 1.0
+#: A fetch that failed with less than this left of its caller's budget failed for lack of time.
+_BUDGET_SPENT: Final = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +215,13 @@ class ClientCredentialsAuth(httpx.Auth):
 
     # -- the token request: pure building and parsing ---------------------------------------
 
-    def build_token_request(self, timeout: httpx.Timeout | None = None) -> httpx.Request:
-        """The ``POST`` to the token endpoint (form body, client authentication)."""
+    def build_token_request(
+        self, timeout: httpx.Timeout | None = None, *, deadline: float | None = None
+    ) -> httpx.Request:
+        """The ``POST`` to the token endpoint (form body, client authentication).
+
+        ``deadline`` (a time of the clock) bounds the whole exchange, body included.
+        """
         form = {"grant_type": "client_credentials"}
         if self._scope:
             form["scope"] = self._scope
@@ -229,12 +237,15 @@ class ClientCredentialsAuth(httpx.Auth):
             form["client_secret"] = self._secret
         else:
             headers["Authorization"] = self._basic
+        extensions: dict[str, object] = {"timeout": (timeout or self._timeout).as_dict()}
+        if deadline is not None:
+            extensions[DEADLINE_KEY] = deadline
         return httpx.Request(
             "POST",
             self._token_url,
             headers=headers,
             content=urlencode(form).encode(),
-            extensions={"timeout": (timeout or self._timeout).as_dict()},
+            extensions=extensions,
         )
 
     def _scrub(self, text: str | None) -> str | None:
@@ -249,24 +260,28 @@ class ClientCredentialsAuth(httpx.Auth):
         return redact(text, (*self._secret_forms, *token))
 
     def _token_from(self, response: httpx.Response, sent_at: float) -> AccessToken:
+        rid = response.request.headers.get("X-Request-ID")
         try:
             body = _TokenBody.model_validate_json(response.content)
         except ValidationError:
             raise TokenError(
                 "the token endpoint answered without a usable access_token",
                 status_code=response.status_code,
+                request_id=rid,
             ) from None
         if _HEADER_SAFE_TOKEN.fullmatch(body.access_token) is None:
             raise TokenError(
                 "the token endpoint issued an access token that cannot be sent in a header "
                 "(control characters, spaces or non-ASCII); refused",
                 status_code=response.status_code,
+                request_id=rid,
             )
         token_type = body.token_type or "Bearer"
         if token_type.lower() != "bearer":
             raise TokenError(
                 f"the token endpoint issued an unsupported token_type {token_type[:40]!r}",
                 status_code=response.status_code,
+                request_id=rid,
             )
         ttl = parse_expires_in(body.expires_in)
         if ttl is None:
@@ -306,6 +321,7 @@ class ClientCredentialsAuth(httpx.Auth):
             description=self._scrub(description),
             status_code=status,
             attempts=attempts,
+            request_id=response.request.headers.get("X-Request-ID"),
         )
 
     def _classify(self, outcome: Outcome, attempt: int) -> str | None:
@@ -327,59 +343,100 @@ class ClientCredentialsAuth(httpx.Auth):
             "retrying the token request in %.2fs (attempt %d failed: %s)", wait, attempt, reason
         )
 
-    def _finish(self, outcome: Outcome, sent_at: float, attempts: int) -> AccessToken:
+    def _finish(
+        self, outcome: Outcome, sent_at: float, attempts: int, retry: CallRetry, rid: str | None
+    ) -> AccessToken:
         if isinstance(outcome, httpx.Response):
             if outcome.is_success:
                 token = self._token_from(outcome, sent_at)
                 logger.debug("fetched an access token (expires in %.0fs)", token.expires_in)
                 return token
             raise self._refusal(outcome, attempts)
-        raise TokenError(
+        # Not reached, or no answer: a connection failure (also a TokenError), not a refusal.
+        cls = (
+            TokenTimeoutError
+            if isinstance(outcome, httpx.TimeoutException)
+            else TokenConnectionError
+        )
+        error = cls(
             f"the token request to {self._token_url} failed after {attempts} attempt(s): "
             f"{type(outcome).__name__}: {self._scrub(str(outcome))}",
             attempts=attempts,
-        ) from None  # the httpx error's .request carries the client credentials
-
-    def _new_retry(self) -> CallRetry:
-        return CallRetry(
-            self._policy, classify=self._classify, clock=self._clock, on_retry=self._log_retry
+            request_id=rid,
         )
+        left = retry.remaining()
+        # A failure caused only by this caller's short budget is not an outage: callers with
+        # more time must not be handed it (they fetch for themselves).
+        error._budget_only = (
+            isinstance(outcome, httpx.TimeoutException)
+            and retry.budget_limited
+            and left is not None
+            and left <= _BUDGET_SPENT
+        )
+        raise error from None  # the httpx error's .request carries the client credentials
+
+    def _new_retry(self, budget: float | None) -> CallRetry:
+        return CallRetry(
+            self._policy,
+            classify=self._classify,
+            clock=self._clock,
+            on_retry=self._log_retry,
+            budget=budget,
+        )
+
+    def _budget(self, deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - self._clock()
 
     # -- the fetch, sync and async (thin over the pure parts above) -------------------------
 
-    def _fetch_sync(self) -> AccessToken:
+    def _token_request(
+        self, retry: CallRetry, ids: list[str], within: httpx.Timeout | None
+    ) -> httpx.Request:
+        request = self.build_token_request(
+            retry.cap_timeout(_tighter(self._timeout, within)), deadline=retry.deadline_at()
+        )
+        ids.append(request.headers["X-Request-ID"])
+        return request
+
+    def _fetch_sync(
+        self, deadline: float | None = None, within: httpx.Timeout | None = None
+    ) -> AccessToken:
         if self._send is None:
             raise RuntimeError("this auth was built without a sync sender")
         send = self._send
-        retry = self._new_retry()
+        retry = self._new_retry(self._budget(deadline))
         sent: list[float] = []
+        ids: list[str] = []
 
         def attempt() -> Outcome:
             sent.append(self._clock())
             try:
-                return send(self.build_token_request(retry.cap_timeout(self._timeout)))
+                return send(self._token_request(retry, ids, within))
             except TRANSPORT_ERRORS as exc:
                 return exc
 
         outcome = retry.run_sync(self._sleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent))
+        return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
 
-    async def _fetch_async(self) -> AccessToken:
+    async def _fetch_async(
+        self, deadline: float | None = None, within: httpx.Timeout | None = None
+    ) -> AccessToken:
         if self._asend is None:
             raise RuntimeError("this auth was built without an async sender")
         asend = self._asend
-        retry = self._new_retry()
+        retry = self._new_retry(self._budget(deadline))
         sent: list[float] = []
+        ids: list[str] = []
 
         async def attempt() -> Outcome:
             sent.append(self._clock())
             try:
-                return await asend(self.build_token_request(retry.cap_timeout(self._timeout)))
+                return await asend(self._token_request(retry, ids, within))
             except TRANSPORT_ERRORS as exc:
                 return exc
 
         outcome = await retry.run_async(self._asleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent))
+        return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
 
     # -- single flight ------------------------------------------------------------------------
 
@@ -404,19 +461,44 @@ class ClientCredentialsAuth(httpx.Auth):
     def _record(self, token: AccessToken | None, error: TokenError | None) -> None:
         if token is not None:
             self._token = token
+        if error is not None and error._budget_only:
+            error = None  # not an outage: the next waiter, with more time, fetches itself
         if error is not None:
             self._failed_until = self._clock() + FAILURE_COOLDOWN
         self._last_error = error
         self._generation += 1
 
-    def get_token_sync(self, *, stale: str | None = None) -> AccessToken:
-        """A usable token, fetching one (single flight) if needed. ``stale``: refused token."""
+    def _lock_wait(self, deadline: float | None) -> float:
+        """How long a caller may wait for the lock: the wait limit, or less if its budget is."""
+        left = self._budget(deadline)
+        return self.wait_limit if left is None else max(0.0, min(self.wait_limit, left))
+
+    @staticmethod
+    def _lock_timeout(who: str, deadline: float | None) -> TokenError:
+        if deadline is not None:
+            return TokenTimeoutError(
+                f"the call's deadline passed while waiting for another {who}'s token request"
+            )
+        return TokenError(f"timed out waiting for another {who}'s token request")
+
+    def get_token_sync(
+        self,
+        *,
+        stale: str | None = None,
+        deadline: float | None = None,
+        within: httpx.Timeout | None = None,
+    ) -> AccessToken:
+        """A usable token, fetching one (single flight) if needed. ``stale``: refused token.
+
+        ``deadline`` (a time of the clock): the caller's; the lock wait and the fetch end by it.
+        ``within``: the calling attempt's timeouts; no token request waits longer per phase.
+        """
         self._check_fork()
         if stale is None and (cached := self._usable(None)) is not None:
             return cached  # fast path: no lock while a good token is cached
         seen = self._generation
-        if not self._lock.acquire(timeout=self.wait_limit):
-            raise TokenError("timed out waiting for another thread's token request")
+        if not self._lock.acquire(timeout=self._lock_wait(deadline)):
+            raise self._lock_timeout("thread", deadline)
         try:
             token = self._usable(stale)
             if token is not None:
@@ -425,7 +507,7 @@ class ClientCredentialsAuth(httpx.Auth):
             if shared is not None:
                 raise shared
             try:
-                token = self._fetch_sync()
+                token = self._fetch_sync(deadline, within)
             except TokenError as exc:
                 self._record(None, exc)
                 raise
@@ -434,7 +516,13 @@ class ClientCredentialsAuth(httpx.Auth):
         finally:
             self._lock.release()
 
-    async def get_token_async(self, *, stale: str | None = None) -> AccessToken:
+    async def get_token_async(
+        self,
+        *,
+        stale: str | None = None,
+        deadline: float | None = None,
+        within: httpx.Timeout | None = None,
+    ) -> AccessToken:
         """Async :meth:`get_token_sync`."""
         self._check_fork()
         if stale is None and (cached := self._usable(None)) is not None:
@@ -442,10 +530,10 @@ class ClientCredentialsAuth(httpx.Auth):
         seen = self._generation
         lock = self._alock
         try:
-            with anyio.fail_after(self.wait_limit):
+            with anyio.fail_after(self._lock_wait(deadline)):
                 await lock.acquire()
         except TimeoutError:
-            raise TokenError("timed out waiting for another task's token request") from None
+            raise self._lock_timeout("task", deadline) from None
         try:
             token = self._usable(stale)
             if token is not None:
@@ -454,7 +542,7 @@ class ClientCredentialsAuth(httpx.Auth):
             if shared is not None:
                 raise shared
             try:
-                token = await self._fetch_async()
+                token = await self._fetch_async(deadline, within)
             except TokenError as exc:
                 self._record(None, exc)
                 raise
@@ -481,28 +569,79 @@ class ClientCredentialsAuth(httpx.Auth):
         if replay and "X-Request-ID" in request.headers:
             request.headers["X-Request-ID"] = str(uuid.uuid4())  # a new HTTP request, a new id
 
+    def _after_token(self, request: httpx.Request, deadline: float | None) -> None:
+        """The request's timeouts cut to what the token fetch left of the deadline."""
+        if deadline is not None:
+            cut_timeouts(request, deadline - self._clock())
+
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         request.read()  # replayable after a 401
-        token = self.get_token_sync()
+        deadline = _deadline_of(request)
+        token = self.get_token_sync(deadline=deadline, within=_timeout_of(request))
         self._authorize(request, token, replay=False)
+        self._after_token(request, deadline)
         response = yield request
         if response.status_code == 401:
             logger.debug("401 from the API: fetching a new token and replaying once")
             # Read the 401 first: it hands its connection back to the pool. Otherwise a 401
             # storm holds every pooled connection while the token request waits for one.
             response.read()
-            self._authorize(request, self.get_token_sync(stale=token.value), replay=True)
+            fresh = self.get_token_sync(
+                stale=token.value, deadline=deadline, within=_timeout_of(request)
+            )
+            self._authorize(request, fresh, replay=True)
+            self._after_token(request, deadline)
             yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         await request.aread()
-        token = await self.get_token_async()
+        deadline = _deadline_of(request)
+        token = await self.get_token_async(deadline=deadline, within=_timeout_of(request))
         self._authorize(request, token, replay=False)
+        self._after_token(request, deadline)
         response = yield request
         if response.status_code == 401:
             logger.debug("401 from the API: fetching a new token and replaying once")
             await response.aread()  # hands its connection back to the pool (see the sync flow)
-            self._authorize(request, await self.get_token_async(stale=token.value), replay=True)
+            fresh = await self.get_token_async(
+                stale=token.value, deadline=deadline, within=_timeout_of(request)
+            )
+            self._authorize(request, fresh, replay=True)
+            self._after_token(request, deadline)
             yield request
+
+
+def _deadline_of(request: httpx.Request) -> float | None:
+    value = request.extensions.get(DEADLINE_KEY)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _timeout_of(request: httpx.Request) -> httpx.Timeout | None:
+    value = request.extensions.get("timeout")
+    if not isinstance(value, dict):
+        return None
+    phases = cast("dict[str, float | None]", value)
+    return httpx.Timeout(
+        connect=phases.get("connect"),
+        read=phases.get("read"),
+        write=phases.get("write"),
+        pool=phases.get("pool"),
+    )
+
+
+def _tighter(own: httpx.Timeout, within: httpx.Timeout | None) -> httpx.Timeout:
+    """Each phase the shorter of the two (None is no limit)."""
+    if within is None:
+        return own
+
+    def pick(a: float | None, b: float | None) -> float | None:
+        return b if a is None else a if b is None else min(a, b)
+
+    return httpx.Timeout(
+        connect=pick(own.connect, within.connect),
+        read=pick(own.read, within.read),
+        write=pick(own.write, within.write),
+        pool=pick(own.pool, within.pool),
+    )

@@ -31,6 +31,7 @@ import httpx
 from ._aiohttp import HttpBackend, aiohttp_http_client
 from ._auth import AccessToken, ClientCredentialsAuth
 from ._config import DEFAULT_TIMEOUT, ClientConfig, Environment, TokenAuthMethod, resolve_config
+from ._deadline import send_async, send_sync
 from ._logging import configure_from_env
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
@@ -328,7 +329,7 @@ class FibreCafe(_ClientBase):
             client = pool.get()
             ensure_open(client)
             # auth=None: the token request must not go through the bearer auth (no recursion).
-            return client.send(request, auth=None, follow_redirects=False)
+            return send_sync(client, request, auth=None, clock=the_clock)
 
         auth = _auth(config, clock=the_clock, send=send_token_request, sleep=the_sleep)
         pipeline = SyncPipeline(pool.get, auth, _settings(config), sleep=the_sleep, clock=the_clock)
@@ -461,7 +462,7 @@ class AsyncFibreCafe(_ClientBase):
         async def send_token_request(request: httpx.Request) -> httpx.Response:
             client = pool.for_request()
             ensure_open(client)
-            return await client.send(request, auth=None, follow_redirects=False)
+            return await send_async(client, request, auth=None, clock=the_clock)
 
         auth = _auth(config, clock=the_clock, asend=send_token_request, asleep=the_sleep)
         pipeline = AsyncPipeline(

@@ -24,6 +24,13 @@ from typing import Any, Final, TypeVar, cast
 import httpx
 from pydantic import ValidationError
 
+from ._deadline import (
+    DEADLINE_KEY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    BodyTooLarge,
+    send_async,
+    send_sync,
+)
 from ._logging import REDACTED, logger, redact, redact_headers
 from ._retry import (
     TRANSPORT_ERRORS,
@@ -38,7 +45,9 @@ from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ResponseTooLargeError,
     ResponseValidationError,
+    TokenConnectionError,
     status_error_class,
 )
 from .models import ErrorCode, FibreCafeModel, GatewayError
@@ -77,6 +86,7 @@ class Settings:
     retry: RetryPolicy
     default_headers: Mapping[str, str] = field(default_factory=dict[str, str])
     user_agent: str = USER_AGENT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,9 @@ class Call:
     body: bytes | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict[str, str])
     timeout: httpx.Timeout | None = None
+    #: Seconds this call may take in all (a caller's budget, e.g. what is left of a wait()),
+    #: on top of the policy's deadline: the tighter one applies.
+    deadline: float | None = None
 
 
 def new_id() -> str:
@@ -270,7 +283,11 @@ def connection_error(
     attempts: int,
 ) -> APIConnectionError:
     """The typed exception for an httpx failure (pure)."""
-    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    cls: type[APIConnectionError] = APIConnectionError
+    if isinstance(exc, httpx.TimeoutException):
+        cls = APITimeoutError
+    elif isinstance(exc, BodyTooLarge):
+        cls = ResponseTooLargeError
     text = str(exc)
     detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     plural = "s" if attempts != 1 else ""
@@ -347,6 +364,7 @@ class _Run:
             clock=clock,
             on_retry=self._log_retry,
             on_give_up=self._log_give_up,
+            budget=call.deadline,
         )
 
     def check_open(self, client: httpx.Client | httpx.AsyncClient) -> None:
@@ -362,7 +380,16 @@ class _Run:
         self.request = build_request(
             self.settings, self.call, request_id=self.request_id, timeout=timeout
         )
+        deadline = self.retry.deadline_at()
+        if deadline is not None:
+            self.request.extensions[DEADLINE_KEY] = deadline
         return self.request
+
+    def token_failed(self, exc: TokenConnectionError) -> None:
+        """Say which call a token endpoint outage stopped (nothing reached the API)."""
+        exc.method = self.call.method
+        exc.url = str(self.request.url) if self.request is not None else None
+        exc.conversation_id = self.call.conversation_id
 
     def record(self, request: httpx.Request, outcome: Outcome) -> Outcome:
         # A 401 replay gave the request a new id; report the one the gateway saw last.
@@ -414,7 +441,7 @@ class _Run:
             self.call.path,
             reason,
             wait,
-            self.settings.retry.deadline,
+            self.retry.deadline,
             attempt,
             self.request_id,
             self.call.conversation_id,
@@ -466,9 +493,18 @@ class SyncPipeline:
         run.check_open(client)
         request = run.next_request()
         try:
-            response = client.send(request, auth=self._auth, follow_redirects=False)
+            response = send_sync(
+                client,
+                request,
+                auth=self._auth,
+                clock=self.clock,
+                max_bytes=self.settings.max_response_bytes,
+            )
         except TRANSPORT_ERRORS as exc:
             return run.record(request, exc)
+        except TokenConnectionError as exc:
+            run.token_failed(exc)
+            raise
         return run.record(request, response)
 
 
@@ -505,9 +541,18 @@ class AsyncPipeline:
         run.check_open(client)
         request = run.next_request()
         try:
-            response = await client.send(request, auth=self._auth, follow_redirects=False)
+            response = await send_async(
+                client,
+                request,
+                auth=self._auth,
+                clock=self.clock,
+                max_bytes=self.settings.max_response_bytes,
+            )
         except TRANSPORT_ERRORS as exc:
             return run.record(request, exc)
+        except TokenConnectionError as exc:
+            run.token_failed(exc)
+            raise
         except RuntimeError as exc:
             if "loop" not in str(exc):
                 raise

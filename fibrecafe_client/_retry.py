@@ -327,8 +327,16 @@ class CallRetry:
         on_retry: Callable[[int, float, str], None] | None = None,
         on_give_up: Callable[[int, float, str], None] | None = None,
         rng: Callable[[], float] = random.random,
+        budget: float | None = None,
     ) -> None:
         self.policy = policy
+        # The call's own budget (a caller's deadline): the tighter of it and the policy's.
+        limits = [v for v in (policy.deadline, budget) if v is not None]
+        self.deadline: float | None = min(limits) if limits else None
+        #: True when the budget, not the policy, sets the deadline.
+        self.budget_limited = budget is not None and (
+            policy.deadline is None or budget < policy.deadline
+        )
         self._classify = classify
         self._clock = clock
         self._on_retry = on_retry
@@ -340,9 +348,13 @@ class CallRetry:
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None when there is no deadline)."""
-        if self.policy.deadline is None:
+        if self.deadline is None:
             return None
-        return self.policy.deadline - (self._clock() - self._start)
+        return self.deadline - (self._clock() - self._start)
+
+    def deadline_at(self) -> float | None:
+        """The deadline as a time of the clock (None when there is no deadline)."""
+        return None if self.deadline is None else self._start + self.deadline
 
     def cap_timeout(self, timeout: httpx.Timeout) -> httpx.Timeout:
         """``timeout`` with every phase cut to the time left before the deadline."""

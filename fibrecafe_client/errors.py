@@ -34,11 +34,14 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServiceProblemWaitTimeout",
     "ServiceTestWaitTimeout",
     "ServiceUnavailableError",
+    "TokenConnectionError",
     "TokenError",
+    "TokenTimeoutError",
     "UnprocessableEntityError",
 ]
 
@@ -336,7 +339,11 @@ class TokenError(FibreCafeError):
         description: ``error_description`` when the endpoint sent one.
         status_code: the HTTP status of the token response, if one came back.
         attempts: how many token requests this failure took (retries included).
+        request_id: ``X-Request-ID`` of the last token request.
     """
+
+    # Set by the token fetch when only its caller's short deadline caused the failure.
+    _budget_only: bool = False
 
     def __init__(
         self,
@@ -346,12 +353,15 @@ class TokenError(FibreCafeError):
         description: str | None = None,
         status_code: int | None = None,
         attempts: int = 1,
+        request_id: str | None = None,
     ) -> None:
         self.message = message
         self.error = error
         self.description = description
         self.status_code = status_code
         self.attempts = attempts
+        #: ``X-Request-ID`` of the last token request (None if none was sent).
+        self.request_id = request_id
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
@@ -361,21 +371,87 @@ class TokenError(FibreCafeError):
         if self.error:
             text += f" (error={_clip(self.error)}"
             text += f": {_clip(self.description)})" if self.description else ")"
-        return text
+        return text + _ids(self.request_id, getattr(self, "conversation_id", None))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_token_error,
-            (self.message, self.error, self.description, self.status_code, self.attempts),
+            (
+                self.message,
+                self.error,
+                self.description,
+                self.status_code,
+                self.attempts,
+                self.request_id,
+            ),
         )
 
 
-def _rebuild_token_error(
-    message: str, error: str | None, description: str | None, status: int | None, attempts: int
+def _rebuild_token_error(  # noqa: PLR0917 - pickle passes them positionally
+    message: str,
+    error: str | None,
+    description: str | None,
+    status: int | None,
+    attempts: int,
+    request_id: str | None = None,
 ) -> TokenError:
     return TokenError(
-        message, error=error, description=description, status_code=status, attempts=attempts
+        message,
+        error=error,
+        description=description,
+        status_code=status,
+        attempts=attempts,
+        request_id=request_id,
     )
+
+
+class TokenConnectionError(TokenError, APIConnectionError):
+    """The token endpoint could not be reached, or its connection broke before an answer.
+
+    Both a :class:`TokenError` and an :class:`APIConnectionError`: ``except APIConnectionError``
+    catches a gateway that is down whichever endpoint the call reached first. Nothing was sent
+    to the API, so ``outcome_unknown`` is False (a ``create()`` may be called again).
+    """
+
+    def __init__(self, message: str, *, attempts: int = 1, request_id: str | None = None) -> None:
+        self.error: str | None = None
+        self.description: str | None = None
+        self.status_code: int | None = None
+        APIConnectionError.__init__(self, message, attempts=attempts, request_id=request_id)
+
+    def __str__(self) -> str:
+        return TokenError.__str__(self)
+
+    def _render(self) -> str:
+        return TokenError.__str__(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_token_connection, (type(self), self.message, self._state()))
+
+
+def _rebuild_token_connection(
+    cls: type[TokenConnectionError], message: str, state: dict[str, Any]
+) -> TokenConnectionError:
+    error = cls(message, attempts=state["attempts"], request_id=state["request_id"])
+    error.method, error.url = state["method"], state["url"]
+    error.conversation_id = state["conversation_id"]
+    return error
+
+
+class TokenTimeoutError(TokenConnectionError, APITimeoutError):
+    """The token request timed out, or the caller's deadline passed while a token was fetched.
+
+    Also an :class:`APITimeoutError` (and so an :class:`APIConnectionError`).
+    """
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """A response body (after decompression) was larger than ``max_response_bytes``.
+
+    The SDK stopped reading at the limit and closed the connection: a huge answer, or a small
+    compressed one that inflates to a huge one (a decompression bomb), cannot exhaust memory.
+    For a POST the gateway answered, so the request was processed: ``outcome_unknown`` is True.
+    """
 
 
 class KciParseError(FibreCafeError, ValueError):

@@ -8,6 +8,7 @@ and nothing is sent) and hand it to the pipeline. ``wait`` shares its polling de
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import re
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from fibrecafe_client._config import check_headers, check_timeout
 from fibrecafe_client._pipeline import AsyncPipeline, Call, SyncPipeline, new_id
 from fibrecafe_client.errors import (
+    APIConnectionError,
     ConfigurationError,
     RequestValidationError,
     ServiceTestWaitTimeout,
@@ -220,6 +222,22 @@ class _WaitLoop:
         self._polls_left -= 1
         return changed
 
+    def remaining(self) -> float:
+        """Seconds left before the wait's deadline."""
+        return self._deadline - self._clock()
+
+    def poll(self, call: Call) -> Call:
+        """A poll bounded by what is left of the wait (token fetch and retries included)."""
+        left = max(self.remaining(), 0.001)
+        own = call.deadline
+        return dataclasses.replace(call, deadline=left if own is None else min(own, left))
+
+    def ended_by(self, exc: APIConnectionError) -> ServiceTestWaitTimeout | None:
+        """The wait's timeout if a poll failed for want of time (the wait's deadline passed)."""
+        if self.remaining() <= 0:
+            return self.timed_out()
+        return None
+
     def next_sleep(self) -> float | None:
         """Seconds to sleep before the next poll, or None when the deadline has passed."""
         remaining = self._deadline - self._clock()
@@ -341,9 +359,11 @@ class ServiceTests:
 
         Polls at once, then after ``poll_interval`` seconds growing by 1.5x up to
         ``max_poll_interval``. ``on_update`` is called with the test on the first poll and on
-        every status change. Each poll is a ``get`` with its own retries; an error that
-        survives them is raised. After ``timeout`` seconds, raises
-        :class:`ServiceTestWaitTimeout` carrying the last test seen.
+        every status change. Each poll is a ``get`` with its own retries, bounded by what is
+        left of ``timeout`` (token fetch included); an error that survives them is raised.
+        After ``timeout`` seconds (plus at most the small margin measured in the reliability
+        guide, even when a poll hangs), raises :class:`ServiceTestWaitTimeout` carrying the
+        last test seen.
 
         Args:
             test_id: the id ``create`` returned.
@@ -373,7 +393,14 @@ class ServiceTests:
             clock=self._pipeline.clock,
         )
         while True:
-            test = self.get(number, conversation_id=cid, extra_headers=extra_headers)
+            call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
+            try:
+                test = self._pipeline.request(call, ServiceTest)
+            except APIConnectionError as exc:  # timeouts included (and a token fetch's)
+                timed_out = loop.ended_by(exc)
+                if timed_out is None:
+                    raise
+                raise timed_out from exc
             if loop.observe(test) and on_update is not None:
                 on_update(test)
             if test.is_terminal:
@@ -457,7 +484,14 @@ class AsyncServiceTests:
             clock=self._pipeline.clock,
         )
         while True:
-            test = await self.get(number, conversation_id=cid, extra_headers=extra_headers)
+            call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
+            try:
+                test = await self._pipeline.request(call, ServiceTest)
+            except APIConnectionError as exc:  # timeouts included (and a token fetch's)
+                timed_out = loop.ended_by(exc)
+                if timed_out is None:
+                    raise
+                raise timed_out from exc
             if loop.observe(test) and on_update is not None:
                 result = on_update(test)
                 if inspect.isawaitable(result):

@@ -99,6 +99,10 @@ class Behaviour:
     declared_length: int | None = None
     processes: bool = True
     echo: bool = False  # replace "{authorization}" in the body with the request's header
+    #: A trickle: after the head, ``drip_bytes`` spaces (JSON whitespace) one every ``drip``
+    #: seconds, then the body. ``drip=30`` with one byte is a stall mid-body.
+    drip: float = 0.0
+    drip_bytes: int = 0
 
     @property
     def connection_level(self) -> bool:
@@ -364,6 +368,8 @@ class BadGateway:
     async def _answer(
         self, writer: asyncio.StreamWriter, behaviour: Behaviour, payload: bytes
     ) -> bool:
+        if behaviour.drip:
+            return await self._trickle(writer, behaviour, payload)
         declared = len(payload) if behaviour.declared_length is None else behaviour.declared_length
         lines = [f"HTTP/1.1 {behaviour.status} {_reason(behaviour.status)}"]
         lines += [f"{name}: {value}" for name, value in behaviour.headers]
@@ -377,6 +383,25 @@ class BadGateway:
         if truncated:
             writer.close()
             return False
+        return True
+
+    async def _trickle(
+        self, writer: asyncio.StreamWriter, behaviour: Behaviour, payload: bytes
+    ) -> bool:
+        release = self._release
+        lines = [f"HTTP/1.1 {behaviour.status} {_reason(behaviour.status)}"]
+        lines += [f"{name}: {value}" for name, value in behaviour.headers]
+        lines.append(f"content-length: {behaviour.drip_bytes + len(payload)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        for _ in range(behaviour.drip_bytes):
+            if release is None or release.is_set():
+                return False
+            writer.write(b" ")
+            await writer.drain()
+            await self._hold(behaviour.drip)
+        writer.write(payload)
+        await writer.drain()
         return True
 
 

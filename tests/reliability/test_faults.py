@@ -46,7 +46,9 @@ from fibrecafe_client import (
     RetryPolicy,
     ServiceTest,
     ServiceUnavailableError,
+    TokenConnectionError,
     TokenError,
+    TokenTimeoutError,
     UnprocessableEntityError,
 )
 
@@ -199,14 +201,18 @@ def token_error(
     error: str | None = None,
     tokens: int | None = None,
     extra: Callable[[Any], None] | None = None,
+    *,
+    cls: type[TokenError] = TokenError,
 ) -> Expect:
     def check(exc: Any) -> None:
         assert exc.status_code == code
         assert exc.error == error
+        # The token request's id (none when no connection was ever made)
+        assert exc.request_id
         if extra is not None:
             extra(exc)
 
-    return err(TokenError, attempts, api_requests=0, tokens=tokens, check=check)
+    return err(cls, attempts, api_requests=0, tokens=tokens, check=check)
 
 
 def validation(*fragments: str) -> Callable[[Any], None]:
@@ -396,7 +402,7 @@ FAULTS: list[Fault] = [
     Fault(
         "token-refused",
         "Token endpoint down (connection refused)",
-        *both(token_error(3, None, tokens=0)),
+        *both(token_error(3, None, tokens=0, cls=TokenConnectionError)),
         dead_token=True,
     ),
     Fault(
@@ -408,14 +414,14 @@ FAULTS: list[Fault] = [
     Fault(
         "token-slow",
         "Token endpoint slower than the read timeout",
-        *both(token_error(3, None, tokens=3)),
+        *both(token_error(3, None, tokens=3, cls=TokenTimeoutError)),
         token=times(SLOW),
         client_timeout=SHORT_TIMEOUT,
     ),
     Fault(
         "token-silent",
         "Token endpoint accepts and never answers",
-        *both(token_error(3, None, tokens=3)),
+        *both(token_error(3, None, tokens=3, cls=TokenTimeoutError)),
         token=times(SILENT),
         client_timeout=SHORT_TIMEOUT,
     ),
