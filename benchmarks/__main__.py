@@ -14,7 +14,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def _benchmarks() -> dict[str, Callable[..., list[Figure]]]:
-    from . import import_time, kci_parse, loopback, memory, overhead, single_flight
+    from . import import_time, kci_parse, loopback, memory, overhead, receiver, single_flight
 
     return {
         "overhead": overhead.run,
@@ -23,6 +23,7 @@ def _benchmarks() -> dict[str, Callable[..., list[Figure]]]:
         "import": import_time.run,
         "memory": memory.run,
         "loopback": loopback.run,
+        "receiver": receiver.run,
     }
 
 

@@ -20,6 +20,7 @@ import inspect
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
@@ -185,6 +186,10 @@ class KciReceiver:
         self._exclusive = exclusive_per_entity
         self._outage = _Outage()
         self._background: set[Any] = set()  # release tasks of cancelled deliveries
+        # One lease-renewing task per event loop serving this receiver (see _AsyncLeaseKeeper).
+        self._async_keepers: weakref.WeakKeyDictionary[Any, _AsyncLeaseKeeper] = (
+            weakref.WeakKeyDictionary()
+        )
         self._stale = stale
         self.max_body_bytes = max_body_bytes
         self._max_depth = max_depth
@@ -417,7 +422,9 @@ class KciReceiver:
             while True:
                 try:
                     if isinstance(effect, StoreCall):
-                        outcome: object = await effect.run_async()
+                        outcome: object = (
+                            effect.run() if effect.inline else await effect.run_async()
+                        )
                     elif isinstance(effect, _Pause):
                         await asyncio.sleep(effect.seconds)
                         outcome = None
@@ -459,7 +466,10 @@ class KciReceiver:
         """Run the handlers on the loop (sync ones in a thread), renewing the claims."""
         import asyncio  # noqa: PLC0415 - async paths only
 
-        renewing = asyncio.create_task(self._renew_async(effect.held))
+        keeper = self._async_keepers.get(asyncio.get_running_loop())
+        if keeper is None:
+            keeper = self._async_keepers[asyncio.get_running_loop()] = _AsyncLeaseKeeper(self)
+        handle = keeper.hold(effect.held)
         try:
             for route in effect.routes:
                 await self._run_async(route, effect.kci)
@@ -470,7 +480,16 @@ class KciReceiver:
                 task.add_done_callback(self._background.discard)
             raise
         finally:
-            renewing.cancel()
+            keeper.drop(handle)
+
+    @property
+    def renew_interval(self) -> float:
+        """Seconds between renewals of a running delivery's claims (a third of the lease)."""
+        return self._lease_keeper.interval
+
+    async def renew_async(self, claim: Held) -> None:
+        """Renew one claim of a running delivery (failures are logged, never raised)."""
+        await renew_quietly_async(self._access.renew(claim, self._claim_lease).run_async, claim)
 
     async def _release_async(self, held: tuple[Held, ...]) -> None:
         """Release the claims of a cancelled delivery, so a redelivery need not wait."""
@@ -479,16 +498,6 @@ class KciReceiver:
                 await self._access.release(claim).run_async()
             except Exception as exc:
                 _log.debug("could not release %s after cancellation (%s)", claim.key, describe(exc))
-
-    async def _renew_async(self, held: tuple[Held, ...]) -> None:
-        import asyncio  # noqa: PLC0415 - async paths only
-
-        while True:
-            await asyncio.sleep(self._lease_keeper.interval)
-            for claim in held:
-                await renew_quietly_async(
-                    self._access.renew(claim, self._claim_lease).run_async, claim
-                )
 
     async def _run_async(self, route: Route, kci: Kci) -> None:
         handler = route.handler
@@ -647,6 +656,41 @@ class KciReceiver:
         else:
             _log.debug("KCI %s: store still unavailable (%s): 503", kci.id, describe(exc))
         return _RETRY_LATER
+
+
+class _AsyncLeaseKeeper:
+    """Renews, every third of the lease, the claims held by the deliveries running on one
+    event loop: one task per loop, started on first use, instead of a task per delivery."""
+
+    def __init__(self, receiver: KciReceiver) -> None:
+        self._receiver = receiver
+        self._held: dict[int, tuple[Held, ...]] = {}
+        self._next = 0
+        self._task: Any = None
+
+    def hold(self, held: tuple[Held, ...]) -> int:
+        """Renew ``held`` until :meth:`drop`; starts the loop's renewing task if needed."""
+        import asyncio  # noqa: PLC0415 - async paths only
+
+        self._next += 1
+        self._held[self._next] = held
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self._next
+
+    def drop(self, handle: int) -> None:
+        """Stop renewing the claims of ``handle``."""
+        self._held.pop(handle, None)
+
+    async def _run(self) -> None:
+        import asyncio  # noqa: PLC0415 - async paths only
+
+        while self._held:
+            await asyncio.sleep(self._receiver.renew_interval)
+            for handle, held in list(self._held.items()):
+                for claim in held:
+                    if handle in self._held:  # not finished meanwhile
+                        await self._receiver.renew_async(claim)
 
 
 class _Outage:

@@ -169,6 +169,7 @@ class InMemoryKciStore:
         self._lock = threading.Lock()
         # key -> (owner token, or "" once handled; expires_at); ordered oldest first
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._tokens = 0
 
     def __len__(self) -> int:
         with self._lock:
@@ -185,7 +186,9 @@ class InMemoryKciStore:
             entry = self._entries.get(key)
             if entry is not None and entry[1] > now:
                 return KciClaimResult(KciClaim.IN_FLIGHT if entry[0] else KciClaim.DONE)
-            token = new_claim_token()
+            # Unique within this store is enough in one process (no other worker can guess).
+            self._tokens += 1
+            token = str(self._tokens)
             self._put(key, (token, now + lease))
             return KciClaimResult(KciClaim.CLAIMED, token)
 

@@ -25,6 +25,8 @@ from fibrecafe_client.errors import ConfigurationError, KciStoreError
 from ._store import (
     AsyncKciStore,
     AsyncSequenceStore,
+    InMemoryKciStore,
+    InMemorySequenceStore,
     KciClaimResult,
     KciStore,
     SequenceStore,
@@ -49,6 +51,8 @@ class StoreCall(Generic[_T]):
     name: str
     run: Callable[[], _T]
     run_async: Callable[[], Awaitable[_T]]
+    #: The store does no I/O (the in-memory one): the async driver may call ``run`` directly.
+    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class StoreAccess:
         self._async_seq = sequences if isinstance(sequences, AsyncSequenceStore) else None
         if self._sync_seq is None and self._async_seq is None:
             raise TypeError("sequences must implement SequenceStore or AsyncSequenceStore")
+        # The in-memory stores' async methods only wrap the sync ones: skip the coroutine.
+        self._inline = type(store) is InMemoryKciStore and type(sequences) is InMemorySequenceStore
 
     @property
     def serves_sync(self) -> bool:
@@ -84,6 +90,7 @@ class StoreAccess:
             "claim",
             None if sync is None else functools.partial(sync.claim, key, lease),
             None if a is None else functools.partial(a.claim_async, key, lease),
+            self._inline,
         )
 
     def renew(self, held: Held, lease: float) -> StoreCall[bool]:
@@ -93,6 +100,7 @@ class StoreAccess:
             "renew",
             None if sync is None else functools.partial(sync.renew, held.key, held.token, lease),
             None if a is None else functools.partial(a.renew_async, held.key, held.token, lease),
+            self._inline,
         )
 
     def commit(self, held: Held) -> StoreCall[bool]:
@@ -102,6 +110,7 @@ class StoreAccess:
             "commit",
             None if sync is None else functools.partial(sync.commit, held.key, held.token),
             None if a is None else functools.partial(a.commit_async, held.key, held.token),
+            self._inline,
         )
 
     def release(self, held: Held) -> StoreCall[bool]:
@@ -111,6 +120,7 @@ class StoreAccess:
             "release",
             None if sync is None else functools.partial(sync.release, held.key, held.token),
             None if a is None else functools.partial(a.release_async, held.key, held.token),
+            self._inline,
         )
 
     def advance(self, key: str, sequence_number: int) -> StoreCall[int | None]:
@@ -120,6 +130,7 @@ class StoreAccess:
             "advance",
             None if sync is None else functools.partial(sync.advance, key, sequence_number),
             None if a is None else functools.partial(a.advance_async, key, sequence_number),
+            self._inline,
         )
 
 
@@ -127,6 +138,7 @@ def _call(
     name: str,
     run: Callable[[], _T] | None,
     run_async: Callable[[], Awaitable[_T]] | None,
+    inline: bool = False,
 ) -> StoreCall[_T]:
     if run_async is None:
         assert run is not None
@@ -144,7 +156,7 @@ def _call(
             raise ConfigurationError(_ASYNC_ONLY)
 
         run = refuse
-    return StoreCall(name, run, run_async)
+    return StoreCall(name, run, run_async, inline)
 
 
 class LeaseKeeper:

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "4. import time",
     "5. memory",
     "6. loopback throughput",
+    "7. KCI receiver throughput",
 }
 
 
@@ -83,6 +84,20 @@ def test_memory_and_ratios_are_measured(quick_run: tuple[dict[str, Any], str]) -
     ratios = [f for f in by_unit["x"] if f["target"]]
     # every timed target is a ratio against a yardstick run in the same process
     assert {f["benchmark"] for f in ratios} == BENCHMARKS - {"3. token single flight", "5. memory"}
+
+
+@pytest.mark.network
+def test_the_receiver_costs_three_redis_round_trips_per_kci(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    run, _ = quick_run
+    figures = {
+        f["name"]: f["value"]
+        for f in _figures(run)
+        if f["benchmark"] == "7. KCI receiver throughput"
+    }
+    assert figures["Redis round trips per KCI (happy path)"] == 3.0  # claim, advance, commit
+    assert 50 < figures["bytes Redis keeps per KCI (claim + entity sequence)"] < 1000
 
 
 def test_figure_targets() -> None:
