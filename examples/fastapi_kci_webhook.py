@@ -7,7 +7,10 @@ Configure the gateway's credentials (agreed at onboarding) with environment vari
 - basic: ``FIBRECAFE_KCI_USERNAME``, ``FIBRECAFE_KCI_PASSWORD``;
 - bearer: ``FIBRECAFE_KCI_TOKEN`` (comma-separated to accept several while rotating);
 - jwt: ``FIBRECAFE_KCI_JWKS`` (the key set as JSON) or ``FIBRECAFE_KCI_JWKS_FILE``, plus
-  ``FIBRECAFE_KCI_ISSUER`` and ``FIBRECAFE_KCI_AUDIENCE``.
+  ``FIBRECAFE_KCI_ISSUER`` and ``FIBRECAFE_KCI_AUDIENCE``;
+- ``FIBRECAFE_KCI_STORE_URL`` (``redis://host:6379/0``, the ``redis`` extra): share
+  de-duplication and stale detection across workers and replicas. Unset: in memory, one
+  process only.
 
 Run it::
 
@@ -34,6 +37,7 @@ from fibrecafe_client import (
     KciReceiver,
     ServiceTestKci,
     ServiceTestStatus,
+    store_from_env,
     verifier_from_env,
 )
 
@@ -42,7 +46,7 @@ log = logging.getLogger("kci_webhook")
 
 def build_receiver(env: Mapping[str, str]) -> KciReceiver:
     """The receiver and its handlers. Handlers must be idempotent: delivery is at least once."""
-    receiver = KciReceiver(verifier=verifier_from_env(env))
+    receiver = KciReceiver(verifier=verifier_from_env(env), store=store_from_env(env))
 
     @receiver.on(EntityType.SERVICE_TEST, status=ServiceTestStatus.COMPLETED)
     async def test_completed(kci: ServiceTestKci) -> None:
