@@ -43,6 +43,7 @@ def count(kci: Kci) -> None:
         _effects.hincrby("fleet:effects", key, 1)
         _effects.hset("fleet:stale", key, int(kci.is_stale))
         _effects.hset("fleet:worker", key, _worker)
+        _effects.hset("fleet:entity", key, f"{kci.entity_id}|{kci.entity_status}")
     finally:
         _effects.decr(f"fleet:active:{entity}")
 
