@@ -33,7 +33,7 @@ from ._models import (
     SupplierNote,
 )
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, parse_kci, try_parse_kci
-from ._receiver import KciReceiver, StalePolicy
+from ._receiver import KciEvent, KciOutcome, KciReceiver, StalePolicy
 from ._redis_store import RedisKciStore
 from ._store import (
     AsyncKciStore,
@@ -67,7 +67,9 @@ __all__ = [
     "KciClaim",
     "KciClaimResult",
     "KciDelivery",
+    "KciEvent",
     "KciInformation",
+    "KciOutcome",
     "KciReceiver",
     "KciResponse",
     "KciStore",

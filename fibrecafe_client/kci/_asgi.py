@@ -64,7 +64,7 @@ class KciAsgiApp:
         if body is _DISCONNECTED:
             return None
         if body is _TOO_LARGE or not isinstance(body, bytes):
-            return receiver.too_large()
+            return receiver.too_large(headers)
         return await receiver.respond_async(headers, body)
 
 

@@ -63,7 +63,7 @@ from ._store_access import (
 )
 from ._wsgi import KciWsgiApp
 
-__all__ = ["KciReceiver", "StalePolicy"]
+__all__ = ["KciEvent", "KciOutcome", "KciReceiver", "StalePolicy"]
 
 _log = logging.getLogger("fibrecafe_client.kci")
 
@@ -90,6 +90,48 @@ class _Handle:
 @dataclass(frozen=True, slots=True)
 class _Pause:
     seconds: float
+
+
+#: What became of one delivery (see :class:`KciEvent`).
+KciOutcome: TypeAlias = Literal[
+    "handled",
+    "duplicate",
+    "stale_dropped",
+    "refused",
+    "handler_failed",
+    "in_flight",
+    "store_unavailable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KciEvent:
+    """One delivery's outcome, for :meth:`KciReceiver.on_event` listeners (counting, alerting,
+    tracing): every delivery ends in exactly one event, refusals included.
+
+    Attributes:
+        outcome: ``handled`` (204, handlers ran; ``kci.is_stale`` tells a delivered stale KCI),
+            ``duplicate`` (204, already handled), ``stale_dropped`` (204, ``stale="drop"``),
+            ``refused`` (401/400/405/415/422: ``reason`` says why), ``handler_failed`` (500),
+            ``in_flight`` (503: a twin delivery or the entity still busy), ``store_unavailable``
+            (503: the store failed).
+        status: the HTTP status answered.
+        kci: the parsed KCI (None when refused before or while parsing).
+        reason: a short, secret-free explanation (empty for ``handled``).
+        request_id: the delivery's ``X-Request-ID``, if sent.
+        conversation_id: its ``X-Conversation-ID``, if sent.
+        error_uuid: the uuid of the error body answered, if any.
+        handler_seconds: how long the handlers ran (None if none ran).
+    """
+
+    outcome: KciOutcome
+    status: int
+    kci: Kci | None = None
+    reason: str = ""
+    request_id: str | None = None
+    conversation_id: str | None = None
+    error_uuid: str | None = None
+    handler_seconds: float | None = None
 
 
 _Effect: TypeAlias = _Handle | _Pause | StoreCall[Any]
@@ -198,6 +240,7 @@ class KciReceiver:
         self._sync_in_thread = sync_handlers_in_thread
         self._handlers = HandlerRegistry()
         self._observers = Observers()
+        self._event_listeners: tuple[Callable[[KciEvent], object], ...] = ()
         if isinstance(verifier, NoAuth):
             _log.warning("KCI receiver built with NoAuth: deliveries are not authenticated")
 
@@ -253,6 +296,49 @@ class KciReceiver:
         must be quick; exceptions are logged. Returns a function that unsubscribes.
         """
         return self._observers.subscribe(listener)
+
+    def on_event(self, listener: Callable[[KciEvent], object]) -> Callable[[], None]:
+        """Call ``listener(event)`` once per delivery with its :class:`KciEvent`: handled,
+        duplicate, stale, refused, handler failure, busy or store failure, so that a tenant can
+        count or alert on every outcome (``subscribe`` sees only handled KCIs). It runs in the
+        server's thread or event loop, after the answer is decided, so it must be quick;
+        exceptions are logged. Returns a function that removes it.
+        """
+        self._event_listeners = (*self._event_listeners, listener)
+
+        def remove() -> None:
+            self._event_listeners = tuple(x for x in self._event_listeners if x is not listener)
+
+        return remove
+
+    def _emit(
+        self,
+        outcome: KciOutcome,
+        response: KciResponse,
+        headers: Mapping[str, str],
+        kci: Kci | None = None,
+        *,
+        reason: str = "",
+        handler_seconds: float | None = None,
+    ) -> KciResponse:
+        """Tell the event listeners (if any) and hand ``response`` back."""
+        if self._event_listeners:
+            event = KciEvent(
+                outcome,
+                response.status,
+                kci,
+                reason,
+                headers.get("x-request-id"),
+                headers.get("x-conversation-id"),
+                response.error_uuid,
+                handler_seconds,
+            )
+            for listener in self._event_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    _log.exception("KCI event listener %r failed", listener)
+        return response
 
     async def wait_for(
         self,
@@ -328,12 +414,13 @@ class KciReceiver:
         nobody unauthenticated gets a body read.
         """
         if method.upper() != "POST":
-            return error_response(
+            refusal = error_response(
                 405,
                 ErrorCode.MALFORMED_REQUEST,
                 [f"method {method} is not allowed; KCIs are delivered with POST"],
                 extra_headers=(("allow", "POST"),),
             )
+            return self._emit("refused", refusal, headers, reason=f"method {method[:16]}")
         reason = self._verifier.verify(headers)
         if reason is not None:
             response = error_response(401, ErrorCode.NOT_AUTHORISED, ["not authorised"])
@@ -343,30 +430,36 @@ class KciReceiver:
                 headers.get("x-request-id"),
                 response.error_uuid,
             )
-            return response
+            return self._emit("refused", response, headers, reason="not authorised")
         if not is_json_content_type(headers.get("content-type")):
-            return error_response(
+            refusal = error_response(
                 415, ErrorCode.MALFORMED_REQUEST, ["the body must be application/json"]
             )
+            return self._emit("refused", refusal, headers, reason="not JSON")
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                return error_response(400, ErrorCode.MALFORMED_REQUEST, ["invalid Content-Length"])
+                refusal = error_response(
+                    400, ErrorCode.MALFORMED_REQUEST, ["invalid Content-Length"]
+                )
+                return self._emit("refused", refusal, headers, reason="invalid Content-Length")
             if int(declared) > self.max_body_bytes:
-                return self.too_large()
+                return self.too_large(headers)
         return None
 
-    def too_large(self) -> KciResponse:
-        """The answer to a body over ``max_body_bytes``: 400 ``MALFORMED_REQUEST``.
+    def too_large(self, headers: Mapping[str, str] | None = None) -> KciResponse:
+        """The answer to a body over ``max_body_bytes``: 400 ``MALFORMED_REQUEST`` (an event
+        ``refused`` for the listeners; ``headers`` give its request and conversation ids).
 
         The Tenant Updates API documents 400 for a malformed request and lists no 413, and a
         body the tenant will never accept is malformed from the gateway's point of view.
         """
-        return error_response(
+        refusal = error_response(
             400,
             ErrorCode.MALFORMED_REQUEST,
             [f"the body is over the {self.max_body_bytes}-byte limit"],
         )
+        return self._emit("refused", refusal, headers or {}, reason="body too large")
 
     def handle(self, method: str, headers: HeadersInput, body: bytes) -> KciResponse:
         """Handle one delivery (sync). Never raises an exception: any failure is an answer.
@@ -518,20 +611,22 @@ class KciReceiver:
         request_id = headers.get("x-request-id")
         parsed = try_parse_kci(body, max_bytes=self.max_body_bytes, max_depth=self._max_depth)
         if isinstance(parsed, ParseFailure):
-            return _refuse_body(parsed, request_id)
+            refusal = _refuse_body(parsed, request_id)
+            return self._emit("refused", refusal, headers, reason=f"invalid KCI ({refusal.status})")
         kci = parsed
         key = _dedup_key(kci)
         try:
             claim = yield from self._claim(key)
         except Exception as exc:
-            return self._store_failed(kci, "claim", exc)
+            failed = self._store_failed(kci, "claim", exc)
+            return self._emit("store_unavailable", failed, headers, kci, reason="claim")
         self._outage.up()
         if not claim.claimed:
             if claim.state is KciClaim.DONE:
                 _log.info("KCI %s is a duplicate: acknowledged again", kci.id)
-                return _NO_CONTENT
+                return self._emit("duplicate", _NO_CONTENT, headers, kci, reason="already handled")
             _log.warning("KCI %s still in flight after %ss: 503", kci.id, self._in_flight_timeout)
-            return _RETRY_LATER
+            return self._emit("in_flight", _RETRY_LATER, headers, kci, reason="a twin runs")
         held = [Held(key, claim.token)]
         try:
             if self._exclusive and kci.entity_id is not None:
@@ -545,7 +640,7 @@ class KciReceiver:
                         lock_key[7:],
                         self._in_flight_timeout,
                     )
-                    return _RETRY_LATER
+                    return self._emit("in_flight", _RETRY_LATER, headers, kci, reason="entity busy")
                 held.append(Held(lock_key, lock.token))
             sequence_key = _sequence_key(kci)
             previous = None
@@ -553,7 +648,15 @@ class KciReceiver:
                 previous = yield from _do(self._access.advance(sequence_key, kci.sequence_number))
         except Exception as exc:
             yield from self._release(held, kci)
-            return self._store_failed(kci, "sequence", exc)
+            failed = self._store_failed(kci, "sequence", exc)
+            return self._emit("store_unavailable", failed, headers, kci, reason="sequence")
+        return (yield from self._dispatch(kci, held, previous, headers))
+
+    def _dispatch(
+        self, kci: Kci, held: list[Held], previous: int | None, headers: Mapping[str, str]
+    ) -> _Flow:
+        """The claimed KCI: flag or drop it if stale, run its handlers, commit or release."""
+        request_id = headers.get("x-request-id")
         stale = previous is not None and kci.sequence_number < previous
         delivery = KciDelivery(request_id, headers.get("x-conversation-id"), stale)
         kci._set_delivery(delivery)  # pyright: ignore[reportPrivateUsage] - the receiver's
@@ -565,10 +668,11 @@ class KciReceiver:
                 previous,
             )
             yield from self._finish(held, kci)
-            return _NO_CONTENT
+            return self._emit("stale_dropped", _NO_CONTENT, headers, kci, reason="stale")
         routes = self._handlers.matching(kci)
         if not routes:
             _log.debug("KCI %s matched no handler: acknowledged", kci.id)
+        started = time.perf_counter()
         try:
             if routes:
                 yield _Handle(tuple(routes), kci, tuple(held))
@@ -584,13 +688,22 @@ class KciReceiver:
                 response.error_uuid,
                 exc_info=exc,
             )
-            return response
+            took = time.perf_counter() - started
+            return self._emit(
+                "handler_failed",
+                response,
+                headers,
+                kci,
+                reason=type(exc).__name__,
+                handler_seconds=took,
+            )
         # A BaseException (cancellation, exit) is not caught: the flow cannot do I/O any more,
         # and the claims lapse after their lease, so a redelivery is handled.
         yield from self._finish(held, kci)
         _log.debug("KCI %s handled (%s %s)", kci.id, kci.entity_type, kci.entity_status)
         self._observers.publish(kci)
-        return _NO_CONTENT
+        ran = (time.perf_counter() - started) if routes else None
+        return self._emit("handled", _NO_CONTENT, headers, kci, handler_seconds=ran)
 
     def _claim(self, key: str) -> Generator[_Effect, object, KciClaimResult]:
         """Claim ``key``; while another delivery holds it, pause and retry (bounded)."""

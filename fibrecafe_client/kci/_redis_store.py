@@ -229,25 +229,25 @@ class RedisKciStore:
     # -- async ------------------------------------------------------------------------------
 
     async def claim_async(self, key: str, lease: float) -> KciClaimResult:
-        """:meth:`claim` on the asyncio client."""
+        """:meth:`claim` on the asyncio client of the running event loop."""
         token = new_claim_token()
         answer = await self._run_async("claim", self.claim_key(key), token, _ms(lease))
         return _claim_result(answer, token)
 
     async def renew_async(self, key: str, token: str, lease: float) -> bool:
-        """:meth:`renew` on the asyncio client."""
+        """:meth:`renew` on the asyncio client of the running event loop."""
         return bool(await self._run_async("renew", self.claim_key(key), token, _ms(lease)))
 
     async def commit_async(self, key: str, token: str) -> bool:
-        """:meth:`commit` on the asyncio client."""
+        """:meth:`commit` on the asyncio client of the running event loop."""
         return bool(await self._run_async("commit", self.claim_key(key), token, self._ttl_ms))
 
     async def release_async(self, key: str, token: str) -> bool:
-        """:meth:`release` on the asyncio client."""
+        """:meth:`release` on the asyncio client of the running event loop."""
         return bool(await self._run_async("release", self.claim_key(key), token, 0))
 
     async def advance_async(self, key: str, sequence_number: int) -> int | None:
-        """:meth:`advance` on the asyncio client."""
+        """:meth:`advance` on the asyncio client of the running event loop."""
         answer = await self._run_async(
             "advance", self.sequence_key(key), sequence_number, self._ttl_ms
         )

@@ -218,19 +218,19 @@ class InMemoryKciStore:
             return True
 
     async def claim_async(self, key: str, lease: float) -> KciClaimResult:
-        """:meth:`claim` (no I/O, so it runs on the loop)."""
+        """:meth:`claim` for the async protocol: no I/O, so it runs on the loop at once."""
         return self.claim(key, lease)
 
     async def renew_async(self, key: str, token: str, lease: float) -> bool:
-        """:meth:`renew`."""
+        """:meth:`renew` for the async protocol: no I/O, so it runs on the loop at once."""
         return self.renew(key, token, lease)
 
     async def commit_async(self, key: str, token: str) -> bool:
-        """:meth:`commit`."""
+        """:meth:`commit` for the async protocol: no I/O, so it runs on the loop at once."""
         return self.commit(key, token)
 
     async def release_async(self, key: str, token: str) -> bool:
-        """:meth:`release`."""
+        """:meth:`release` for the async protocol: no I/O, so it runs on the loop at once."""
         return self.release(key, token)
 
     def _live(self, key: str) -> tuple[str, float] | None:
@@ -307,5 +307,5 @@ class InMemorySequenceStore:
             return previous
 
     async def advance_async(self, key: str, sequence_number: int) -> int | None:
-        """:meth:`advance` (no I/O, so it runs on the loop)."""
+        """:meth:`advance` for the async protocol: no I/O, so it runs on the loop at once."""
         return self.advance(key, sequence_number)

@@ -53,7 +53,7 @@ class KciWsgiApp:
             return refusal
         body = _read_body(environ, headers.get("content-length"), receiver.max_body_bytes)
         if body is None:
-            return receiver.too_large()
+            return receiver.too_large(headers)
         return receiver.respond(headers, body)
 
 
