@@ -60,7 +60,14 @@ class KciAsgiApp:
         refusal = receiver.check_request(str(scope.get("method", "GET")), headers)
         if refusal is not None:
             return refusal
-        body = await _read_body(receive, receiver.max_body_bytes)
+        import asyncio  # noqa: PLC0415 - asyncio costs ~13 ms to import; async paths only
+
+        try:
+            async with asyncio.timeout(receiver.body_timeout):
+                body = await _read_body(receive, receiver.max_body_bytes)
+        except TimeoutError:
+            reason = f"the body did not arrive within {receiver.body_timeout:g}s"
+            return receiver.refuse(408, reason, headers)
         if body is _DISCONNECTED:
             return None
         if body is _TOO_LARGE or not isinstance(body, bytes):

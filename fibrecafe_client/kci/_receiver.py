@@ -181,6 +181,10 @@ class KciReceiver:
             same time on any process sharing the store, while different entities run in
             parallel. A delivery waits up to ``in_flight_timeout`` for the entity, then gets
             503 (the gateway redelivers).
+        body_timeout: seconds the ASGI app waits for the whole body once the headers passed;
+            a body still dripping then is answered 408, so slow senders cannot hold
+            connections open for as long as they like. (WSGI servers bound reads themselves,
+            e.g. gunicorn's ``--timeout``.)
         sync_handlers_in_thread: in :meth:`handle_async` and the ASGI app, run sync handlers in
             a worker thread so that they cannot block the event loop.
 
@@ -210,6 +214,7 @@ class KciReceiver:
         in_flight_timeout: float = 10.0,
         claim_lease: float = 30.0,
         exclusive_per_entity: bool = False,
+        body_timeout: float = 10.0,
         sync_handlers_in_thread: bool = True,
     ) -> None:
         if not isinstance(verifier, KciVerifier):
@@ -218,8 +223,10 @@ class KciReceiver:
             raise ValueError("stale must be 'deliver' or 'drop'")
         if max_body_bytes < 1 or max_depth < 1:
             raise ValueError("max_body_bytes and max_depth must be positive")
-        if in_flight_timeout < 0 or claim_lease <= 0:
-            raise ValueError("in_flight_timeout must be >= 0 and claim_lease > 0")
+        if in_flight_timeout < 0 or claim_lease <= 0 or body_timeout <= 0:
+            raise ValueError("in_flight_timeout must be >= 0, and claim_lease and body_timeout > 0")
+        #: Seconds the ASGI app waits for a whole body before answering 408.
+        self.body_timeout = body_timeout
         self._verifier = verifier
         self._store = _resolve_store(store)
         self._sequences = _resolve_sequences(sequences, self._store)
@@ -287,6 +294,12 @@ class KciReceiver:
         """Decorator: run the function for every KCI."""
         self._handlers.add(handler)
         return handler
+
+    def remove(self, handler: Callable[[Any], object]) -> bool:
+        """Unregister ``handler`` (every registration of it, by ``on`` or ``on_any``), e.g. in
+        a test's teardown for a module-level receiver. True if it was registered. Deliveries
+        already running keep the handlers they matched."""
+        return self._handlers.remove(handler) > 0
 
     # -- observing ------------------------------------------------------------------------
 
@@ -438,7 +451,7 @@ class KciReceiver:
             return self._emit("refused", refusal, headers, reason="not JSON")
         declared = headers.get("content-length")
         if declared is not None:
-            if not declared.strip().isdigit():
+            if not _is_ascii_digits(declared.strip()):  # "\xb2".isdigit() is True
                 refusal = error_response(
                     400, ErrorCode.MALFORMED_REQUEST, ["invalid Content-Length"]
                 )
@@ -446,6 +459,19 @@ class KciReceiver:
             if int(declared) > self.max_body_bytes:
                 return self.too_large(headers)
         return None
+
+    def refuse(self, status: int, reason: str, headers: Mapping[str, str]) -> KciResponse:
+        """A refusal decided by an adapter (a body that did not arrive in time, a broken
+        chunked encoding): the documented error body, a log line and a ``refused`` event."""
+        response = error_response(status, ErrorCode.MALFORMED_REQUEST, [reason])
+        _log.warning(
+            "KCI delivery refused (%s): %s (request id %s, error uuid %s)",
+            status,
+            reason,
+            headers.get("x-request-id"),
+            response.error_uuid,
+        )
+        return self._emit("refused", response, headers, reason=reason)
 
     def too_large(self, headers: Mapping[str, str] | None = None) -> KciResponse:
         """The answer to a body over ``max_body_bytes``: 400 ``MALFORMED_REQUEST`` (an event
@@ -852,6 +878,10 @@ def _resolve_sequences(sequences: AnySequenceStore | None, store: AnyKciStore) -
     ):
         return store
     return InMemorySequenceStore()
+
+
+def _is_ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _dedup_key(kci: Kci) -> str:

@@ -108,6 +108,14 @@ class HandlerRegistry:
         with self._lock:
             self._routes = (*self._routes, route)
 
+    def remove(self, handler: Handler) -> int:
+        """Unregister every registration of ``handler``; how many there were."""
+        with self._lock:
+            kept = tuple(route for route in self._routes if route.handler is not handler)
+            removed = len(self._routes) - len(kept)
+            self._routes = kept
+        return removed
+
     def matching(self, kci: Kci) -> tuple[Route, ...]:
         """The registrations ``kci`` goes to, in registration order."""
         return tuple(route for route in self._routes if route.wants.matches(kci))

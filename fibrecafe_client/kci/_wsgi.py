@@ -51,7 +51,10 @@ class KciWsgiApp:
         refusal = receiver.check_request(str(environ.get("REQUEST_METHOD", "GET")), headers)
         if refusal is not None:
             return refusal
-        body = _read_body(environ, headers.get("content-length"), receiver.max_body_bytes)
+        try:
+            body = _read_body(environ, headers, receiver.max_body_bytes)
+        except _BadChunking:
+            return receiver.refuse(400, "invalid chunked body", headers)
         if body is None:
             return receiver.too_large(headers)
         return receiver.respond(headers, body)
@@ -69,15 +72,26 @@ def _headers(environ: WSGIEnvironment) -> dict[str, str]:
     return headers
 
 
-def _read_body(environ: WSGIEnvironment, declared: str | None, limit: int) -> bytes | None:
-    """The body, or None when it is over ``limit``. Never reads more than ``limit + 1`` bytes."""
+class _BadChunking(ValueError):
+    """A ``Transfer-Encoding: chunked`` body that does not follow RFC 9112."""
+
+
+def _read_body(environ: WSGIEnvironment, headers: dict[str, str], limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit``. Never reads more than ``limit + 1`` bytes.
+
+    A chunked body the server did not decode (the stdlib ``wsgiref`` server hands the raw
+    stream over, without ``wsgi.input_terminated``) is decoded here.
+    """
     stream: Any = environ.get("wsgi.input")
     if stream is None:
         return b""
+    declared = headers.get("content-length")
     if declared is not None:
         remaining = int(declared)  # check_request accepted only digits within the limit
     elif environ.get("wsgi.input_terminated"):
         remaining = limit + 1
+    elif "chunked" in headers.get("transfer-encoding", "").lower():
+        return _read_chunked(stream, limit)
     else:
         return b""  # no length and no end marker: reading could block forever
     chunks: list[bytes] = []
@@ -92,6 +106,37 @@ def _read_body(environ: WSGIEnvironment, declared: str | None, limit: int) -> by
     if size > limit:
         return None
     return b"".join(chunks)
+
+
+_MAX_LINE = 1024
+
+
+def _read_chunked(stream: Any, limit: int) -> bytes | None:
+    """Decode a chunked body from a raw stream; None once it passes ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        line = stream.readline(_MAX_LINE)
+        if not line.endswith(b"\n"):
+            raise _BadChunking("chunk size line missing or too long")
+        size_text = line.split(b";", 1)[0].strip()
+        if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+            raise _BadChunking("chunk size is not hexadecimal")
+        length = int(size_text, 16)
+        if length == 0:
+            break
+        size += length
+        if size > limit:
+            return None
+        data = stream.read(length)
+        if len(data) != length or stream.read(2) != b"\r\n":
+            raise _BadChunking("chunk shorter than its size")
+        chunks.append(data)
+    for _ in range(64):  # trailer fields, then the empty line
+        line = stream.readline(_MAX_LINE)
+        if line in (b"\r\n", b"\n", b""):
+            return b"".join(chunks)
+    raise _BadChunking("too many trailer lines")
 
 
 def _phrase(status: int) -> str:

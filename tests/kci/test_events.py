@@ -128,3 +128,22 @@ def test_a_failing_listener_is_logged_and_changes_nothing(
     receiver.on_event(broken)
     assert receiver.handle("POST", {}, body(make_kci())).status == 204
     assert "KCI event listener" in caplog.text
+
+
+def test_remove_unregisters_a_handler_everywhere_it_was_registered(
+    make_kci: KciFactory,
+) -> None:
+    receiver = KciReceiver(verifier=NoAuth())
+    seen: list[str] = []
+
+    def record(kci: Kci) -> None:
+        seen.append(kci.id)
+
+    receiver.on_any(record)
+    receiver.on("SERVICE_TEST")(record)
+    receiver.handle("POST", {}, body(first := make_kci()))
+    assert seen == [first["id"], first["id"]]
+    assert receiver.remove(record) is True
+    assert receiver.remove(record) is False
+    receiver.handle("POST", {}, body(make_kci()))
+    assert seen == [first["id"], first["id"]]
