@@ -256,7 +256,9 @@ def status_error(
         error_uuid = error_uuid and redact(error_uuid, secrets)
         if code is not None and not isinstance(code, ErrorCode):
             code = redact(code, secrets)
-    message = f"{response.reason_phrase or 'HTTP error'} ({call.method} {call.path})"
+    # The reason phrase is the server's text too: a proxy may echo the token in it.
+    reason = redact(response.reason_phrase, secrets) if secrets else response.reason_phrase
+    message = f"{reason[:_SNIPPET] or 'HTTP error'} ({call.method} {call.path})"
     if detail:
         message += f"; {detail}"
     if status == 403 and code is None:
