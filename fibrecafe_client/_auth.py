@@ -44,6 +44,7 @@ import anyio
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import _log_scrub
 from ._deadline import DEADLINE_KEY, cut_timeouts
 from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
@@ -64,6 +65,8 @@ DEFAULT_REFRESH_LEEWAY: Final = 60.0
 _HEADER_SAFE_TOKEN: Final = re.compile(r"[\x21-\x7e]+")
 #: A failed fetch is also the answer for callers arriving this many seconds after it.
 FAILURE_COOLDOWN: Final = 1.0
+#: Replaced tokens still scrubbed from httpx's and httpcore's logs.
+_RECENT_TOKENS: Final = 4
 #: A fetch that failed with less than this left of its caller's budget failed for lack of time.
 _BUDGET_SPENT: Final = 0.05
 
@@ -176,12 +179,20 @@ class ClientCredentialsAuth(httpx.Auth):
             quote_plus(client_secret),
         )
         self._reset()
+        _log_scrub.register(self)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret in each form it is sent in, and the tokens in use (for log scrubbing)."""
+        token = self._token
+        return (*self._secret_forms, *self._recent, *((token.value,) if token else ()))
 
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._alock = anyio.Lock()
         self._token: AccessToken | None = None
+        # Tokens replaced lately: a late log line or echo may still carry one.
+        self._recent: list[str] = []
         # Completed fetches so far, and the error of the last one if it failed: a caller that
         # waited while a fetch failed takes that failure instead of fetching again.
         self._generation = 0
@@ -460,6 +471,8 @@ class ClientCredentialsAuth(httpx.Auth):
 
     def _record(self, token: AccessToken | None, error: TokenError | None) -> None:
         if token is not None:
+            if self._token is not None:
+                self._recent = [self._token.value, *self._recent][:_RECENT_TOKENS]
             self._token = token
         if error is not None and error._budget_only:
             error = None  # not an outage: the next waiter, with more time, fetches itself

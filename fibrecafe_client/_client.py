@@ -31,7 +31,7 @@ import httpx
 from ._aiohttp import HttpBackend, aiohttp_http_client
 from ._auth import AccessToken, ClientCredentialsAuth
 from ._config import DEFAULT_TIMEOUT, ClientConfig, Environment, TokenAuthMethod, resolve_config
-from ._deadline import send_async, send_sync
+from ._deadline import DEFAULT_MAX_RESPONSE_BYTES, send_async, send_sync
 from ._logging import configure_from_env
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
@@ -135,14 +135,21 @@ class _Pool(Generic[_C]):
         return "this AsyncFibreCafe" if self.owned else "the http_client of this AsyncFibreCafe"
 
 
-def _settings(config: ClientConfig) -> Settings:
+def _settings(config: ClientConfig, max_response_bytes: int) -> Settings:
     return Settings(
         base_url=config.base_url,
         timeout=config.timeout,
         retry=config.retry,
         default_headers=dict(config.default_headers),
         user_agent=USER_AGENT,
+        max_response_bytes=max_response_bytes,
     )
+
+
+def _check_max_bytes(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+        raise ConfigurationError("max_response_bytes must be an int of at least 1024 (bytes)")
+    return value
 
 
 def _auth(
@@ -261,8 +268,10 @@ class FibreCafe(_ClientBase):
     :class:`~fibrecafe_client.ConfigurationError` here. ``max_retries`` overrides the count of
     ``retry``. An ``http_client`` you pass (for proxies, TLS, transports) is used for every
     request, token requests included, with the SDK's own headers, auth and timeouts, and is
-    never closed by the SDK. ``sleep`` and ``clock`` (the wait between retries and polls, and
-    the monotonic clock) exist for tests.
+    never closed by the SDK. ``max_response_bytes`` caps what a response body may decode to
+    (default 64 MiB; past it, :class:`~fibrecafe_client.ResponseTooLargeError` and nothing more
+    is read: a decompression bomb cannot exhaust memory). ``sleep`` and ``clock`` (the wait
+    between retries and polls, and the monotonic clock) exist for tests.
 
     Every keyword and its default is described in the configuration guide. No request is made
     here: the first token is fetched by the first call.
@@ -300,6 +309,7 @@ class FibreCafe(_ClientBase):
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.Client | None = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -319,6 +329,7 @@ class FibreCafe(_ClientBase):
             allow_insecure_http=allow_insecure_http,
         )
         _check_http_client(http_client, httpx.Client)
+        cap = _check_max_bytes(max_response_bytes)
         pool: _Pool[httpx.Client] = _Pool(
             http_client, lambda: httpx.Client(timeout=config.timeout, follow_redirects=False)
         )
@@ -329,10 +340,12 @@ class FibreCafe(_ClientBase):
             client = pool.get()
             ensure_open(client)
             # auth=None: the token request must not go through the bearer auth (no recursion).
-            return send_sync(client, request, auth=None, clock=the_clock)
+            return send_sync(client, request, auth=None, clock=the_clock, max_bytes=cap)
 
         auth = _auth(config, clock=the_clock, send=send_token_request, sleep=the_sleep)
-        pipeline = SyncPipeline(pool.get, auth, _settings(config), sleep=the_sleep, clock=the_clock)
+        pipeline = SyncPipeline(
+            pool.get, auth, _settings(config, cap), sleep=the_sleep, clock=the_clock
+        )
         self._setup(config, pool, auth, pipeline, owner=True)
 
     def _setup(
@@ -369,7 +382,8 @@ class FibreCafe(_ClientBase):
             timeout=timeout, max_retries=max_retries, retry=retry, default_headers=default_headers
         )
         clone = object.__new__(FibreCafe)
-        pipeline = self._pipeline.with_settings(_settings(config))
+        cap = self._pipeline.settings.max_response_bytes
+        pipeline = self._pipeline.with_settings(_settings(config, cap))
         clone._setup(config, self._pool, self._auth, pipeline, owner=False)
         return clone
 
@@ -434,6 +448,7 @@ class AsyncFibreCafe(_ClientBase):
         http_client: httpx.AsyncClient | None = None,
         http_backend: HttpBackend = "httpx",
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -453,6 +468,7 @@ class AsyncFibreCafe(_ClientBase):
             allow_insecure_http=allow_insecure_http,
         )
         _check_http_client(http_client, httpx.AsyncClient)
+        cap = _check_max_bytes(max_response_bytes)
         pool: _Pool[httpx.AsyncClient] = _Pool(
             http_client, _async_factory(config, http_backend, http_client), per_loop=True
         )
@@ -462,11 +478,11 @@ class AsyncFibreCafe(_ClientBase):
         async def send_token_request(request: httpx.Request) -> httpx.Response:
             client = pool.for_request()
             ensure_open(client)
-            return await send_async(client, request, auth=None, clock=the_clock)
+            return await send_async(client, request, auth=None, clock=the_clock, max_bytes=cap)
 
         auth = _auth(config, clock=the_clock, asend=send_token_request, asleep=the_sleep)
         pipeline = AsyncPipeline(
-            pool.for_request, auth, _settings(config), sleep=the_sleep, clock=the_clock
+            pool.for_request, auth, _settings(config, cap), sleep=the_sleep, clock=the_clock
         )
         self._setup(config, pool, auth, pipeline, owner=True)
 
@@ -500,7 +516,8 @@ class AsyncFibreCafe(_ClientBase):
             timeout=timeout, max_retries=max_retries, retry=retry, default_headers=default_headers
         )
         clone = object.__new__(AsyncFibreCafe)
-        pipeline = self._pipeline.with_settings(_settings(config))
+        cap = self._pipeline.settings.max_response_bytes
+        pipeline = self._pipeline.with_settings(_settings(config, cap))
         clone._setup(config, self._pool, self._auth, pipeline, owner=False)
         return clone
 

@@ -256,7 +256,9 @@ def status_error(
         error_uuid = error_uuid and redact(error_uuid, secrets)
         if code is not None and not isinstance(code, ErrorCode):
             code = redact(code, secrets)
-    message = f"{response.reason_phrase or 'HTTP error'} ({call.method} {call.path})"
+    # The reason phrase is the server's text too: a proxy may echo the token in it.
+    reason = redact(response.reason_phrase, secrets) if secrets else response.reason_phrase
+    message = f"{reason[:_SNIPPET] or 'HTTP error'} ({call.method} {call.path})"
     if detail:
         message += f"; {detail}"
     if status == 403 and code is None:
@@ -347,12 +349,46 @@ def parse_model(
     return obj
 
 
+class NothingSentError(httpx.ConnectError):
+    """The connection failed while the request head was being written: nothing was sent.
+
+    httpcore reports it through its ``trace`` extension (``send_request_headers.failed``); a
+    head is a few hundred bytes written in one send on an idle connection, so a failed write
+    means the server (which had closed a stale pooled connection) received none of it. A
+    ``ConnectError`` for the retry rules: even a POST may be resent.
+    """
+
+
+class _HeadTrace:
+    """httpcore's trace events of one attempt: did writing the request head fail?"""
+
+    def __init__(self) -> None:
+        self.head_failed = False
+        self.head_sent = False
+
+    def __call__(self, name: str, info: Mapping[str, Any]) -> None:
+        if name.endswith(".send_request_headers.failed"):
+            self.head_failed = True
+        elif name.endswith(".send_request_headers.complete"):
+            self.head_sent = True
+
+    async def atrace(self, name: str, info: Mapping[str, Any]) -> None:
+        self(name, info)
+
+    def nothing_sent(self) -> bool:
+        return self.head_failed and not self.head_sent
+
+
 class _Run:
     """The state of one logical call across its attempts (shared by both pipelines)."""
 
-    def __init__(self, settings: Settings, call: Call, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, settings: Settings, call: Call, clock: Callable[[], float], *, is_async: bool
+    ) -> None:
         self.settings = settings
         self.call = call
+        self._is_async = is_async
+        self._trace = _HeadTrace()
         self.attempts = 0
         self.request: httpx.Request | None = None
         self.request_id: str | None = None
@@ -383,7 +419,21 @@ class _Run:
         deadline = self.retry.deadline_at()
         if deadline is not None:
             self.request.extensions[DEADLINE_KEY] = deadline
+        self._trace = _HeadTrace()
+        trace = self._trace.atrace if self._is_async else self._trace
+        self.request.extensions["trace"] = trace
         return self.request
+
+    def failed(self, request: httpx.Request, exc: Exception) -> Outcome:
+        """Record a transport failure, as :class:`NothingSentError` when provably unsent."""
+        if self._trace.nothing_sent() and not isinstance(exc, httpx.ConnectError):
+            text = str(exc) or type(exc).__name__
+            exc = NothingSentError(
+                f"the connection was closed before the request was sent (a stale pooled "
+                f"connection?): {text}",
+                request=request,
+            )
+        return self.record(request, exc)
 
     def token_failed(self, exc: TokenConnectionError) -> None:
         """Say which call a token endpoint outage stopped (nothing reached the API)."""
@@ -484,7 +534,7 @@ class SyncPipeline:
 
     def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
-        run = _Run(self.settings, call, self.clock)
+        run = _Run(self.settings, call, self.clock, is_async=False)
         outcome = run.retry.run_sync(self.sleep, lambda: self._attempt(run))
         return run.finish(outcome, model)
 
@@ -501,7 +551,7 @@ class SyncPipeline:
                 max_bytes=self.settings.max_response_bytes,
             )
         except TRANSPORT_ERRORS as exc:
-            return run.record(request, exc)
+            return run.failed(request, exc)
         except TokenConnectionError as exc:
             run.token_failed(exc)
             raise
@@ -532,7 +582,7 @@ class AsyncPipeline:
 
     async def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
-        run = _Run(self.settings, call, self.clock)
+        run = _Run(self.settings, call, self.clock, is_async=True)
         outcome = await run.retry.run_async(self.sleep, lambda: self._attempt(run))
         return run.finish(outcome, model)
 
@@ -549,7 +599,7 @@ class AsyncPipeline:
                 max_bytes=self.settings.max_response_bytes,
             )
         except TRANSPORT_ERRORS as exc:
-            return run.record(request, exc)
+            return run.failed(request, exc)
         except TokenConnectionError as exc:
             run.token_failed(exc)
             raise

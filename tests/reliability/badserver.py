@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import socket
@@ -99,6 +100,9 @@ class Behaviour:
     declared_length: int | None = None
     processes: bool = True
     echo: bool = False  # replace "{authorization}" in the body with the request's header
+    #: The reason phrase (default: the status's); ``echo`` fills ``{authorization}`` in it and
+    #: in header values too, like a proxy that reflects the credentials it was sent.
+    reason: str | None = None
     #: A trickle: after the head, ``drip_bytes`` spaces (JSON whitespace) one every ``drip``
     #: seconds, then the body. ``drip=30`` with one byte is a stall mid-body.
     drip: float = 0.0
@@ -347,6 +351,15 @@ class BadGateway:
         payload = self._payload(side, behaviour, method, path, body)
         if behaviour.echo:
             payload = payload.replace(b"{authorization}", _header_bytes(headers))
+            seen = _header_bytes(headers).decode("latin-1")
+            behaviour = dataclasses.replace(
+                behaviour,
+                reason=behaviour.reason and behaviour.reason.replace("{authorization}", seen),
+                headers=tuple(
+                    (name, value.replace("{authorization}", seen))
+                    for name, value in behaviour.headers
+                ),
+            )
         return await self._answer(writer, behaviour, payload)
 
     def _payload(
@@ -371,7 +384,8 @@ class BadGateway:
         if behaviour.drip:
             return await self._trickle(writer, behaviour, payload)
         declared = len(payload) if behaviour.declared_length is None else behaviour.declared_length
-        lines = [f"HTTP/1.1 {behaviour.status} {_reason(behaviour.status)}"]
+        reason = behaviour.reason or _reason(behaviour.status)
+        lines = [f"HTTP/1.1 {behaviour.status} {reason}"]
         lines += [f"{name}: {value}" for name, value in behaviour.headers]
         lines.append(f"content-length: {declared}")
         truncated = declared != len(payload)

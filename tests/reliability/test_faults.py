@@ -659,6 +659,31 @@ FAULTS: list[Fault] = [
         ),
     ),
     Fault(
+        "400-reason-echo",
+        "400 whose reason phrase echoes the bearer token",
+        err(BadRequestError, 1, check=status_is(400)),
+        err(BadRequestError, 1, check=status_is(400)),
+        api=(status(400, reason="Bad token {authorization}", echo=True),),
+    ),
+    Fault(
+        "401-www-authenticate-echo",
+        "401 on every request, `WWW-Authenticate` and reason phrase echoing the token",
+        err(AuthenticationError, 1, api_requests=2, tokens=2),
+        err(AuthenticationError, 1, api_requests=2, tokens=2),
+        api=times(
+            status(
+                401,
+                error_body("NOT_AUTHORISED", "token revoked"),
+                reason="Unauthorized {authorization}",
+                headers=(
+                    ("content-type", "application/json"),
+                    ("www-authenticate", 'Bearer error="invalid_token", token="{authorization}"'),
+                ),
+                echo=True,
+            )
+        ),
+    ),
+    Fault(
         "400-text-echo",
         "400 plain text echoing the bearer token",
         err(BadRequestError, 1),
