@@ -378,7 +378,7 @@ class ClientCredentialsAuth(httpx.Auth):
         left = retry.remaining()
         # A failure caused only by this caller's short budget is not an outage: callers with
         # more time must not be handed it (they fetch for themselves).
-        error._budget_only = (
+        error._budget_only = (  # pyright: ignore[reportPrivateUsage] - the SDK's own flag
             isinstance(outcome, httpx.TimeoutException)
             and retry.budget_limited
             and left is not None
@@ -474,7 +474,7 @@ class ClientCredentialsAuth(httpx.Auth):
             if self._token is not None:
                 self._recent = [self._token.value, *self._recent][:_RECENT_TOKENS]
             self._token = token
-        if error is not None and error._budget_only:
+        if error is not None and error._budget_only:  # pyright: ignore[reportPrivateUsage]
             error = None  # not an outage: the next waiter, with more time, fetches itself
         if error is not None:
             self._failed_until = self._clock() + FAILURE_COOLDOWN

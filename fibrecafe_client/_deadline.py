@@ -19,7 +19,7 @@ bytes the read stops with :class:`BodyTooLarge`, so a decompression bomb costs a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final, cast
 
 import anyio
 import httpx
@@ -70,9 +70,10 @@ def remaining(request: httpx.Request, clock: Callable[[], float]) -> float | Non
 
 def cut_timeouts(request: httpx.Request, left: float) -> None:
     """Cut every timeout phase of ``request`` to ``left`` seconds (httpcore reads them per use)."""
-    timeouts: Any = request.extensions.get("timeout")
-    if not isinstance(timeouts, dict):
+    found: object = request.extensions.get("timeout")
+    if not isinstance(found, dict):
         return
+    timeouts = cast("dict[str, float | None]", found)
     left = max(left, 0.001)
     for phase in _PHASES:
         value = timeouts.get(phase)
@@ -98,7 +99,7 @@ def _check_declared(response: httpx.Response, max_bytes: int) -> None:
 
 
 def _store(response: httpx.Response, chunks: list[bytes]) -> None:
-    response._content = b"".join(chunks)
+    response._content = b"".join(chunks)  # pyright: ignore[reportPrivateUsage] - httpx's body
 
 
 def send_sync(
