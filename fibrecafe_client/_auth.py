@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
+from ._telemetry import retried, token_scope
 from .errors import TokenError
 
 __all__ = ["AccessToken", "ClientCredentialsAuth"]
@@ -323,6 +324,7 @@ class ClientCredentialsAuth(httpx.Auth):
         return reason
 
     def _log_retry(self, attempt: int, wait: float, reason: str) -> None:
+        retried(reason)
         logger.info(
             "retrying the token request in %.2fs (attempt %d failed: %s)", wait, attempt, reason
         )
@@ -361,8 +363,9 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome = retry.run_sync(self._sleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent))
+        with token_scope(sent, self._token_url):
+            outcome = retry.run_sync(self._sleep, attempt)
+            return self._finish(outcome, sent[-1], len(sent))
 
     async def _fetch_async(self) -> AccessToken:
         if self._asend is None:
@@ -378,8 +381,9 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome = await retry.run_async(self._asleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent))
+        with token_scope(sent, self._token_url):
+            outcome = await retry.run_async(self._asleep, attempt)
+            return self._finish(outcome, sent[-1], len(sent))
 
     # -- single flight ------------------------------------------------------------------------
 

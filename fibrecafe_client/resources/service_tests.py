@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from fibrecafe_client._config import check_headers, check_timeout
 from fibrecafe_client._pipeline import AsyncPipeline, Call, SyncPipeline, new_id
+from fibrecafe_client._telemetry import operation_scope
 from fibrecafe_client.errors import (
     ConfigurationError,
     RequestValidationError,
@@ -372,16 +373,18 @@ class ServiceTests:
             max_poll_interval=max_poll_interval,
             clock=self._pipeline.clock,
         )
-        while True:
-            test = self.get(number, conversation_id=cid, extra_headers=extra_headers)
-            if loop.observe(test) and on_update is not None:
-                on_update(test)
-            if test.is_terminal:
-                return test
-            delay = loop.next_sleep()
-            if delay is None:
-                raise loop.timed_out()
-            self._pipeline.sleep(delay)
+        span = operation_scope("service_tests.wait", conversation_id=cid, test_id=number)
+        with span:
+            while True:
+                test = self.get(number, conversation_id=cid, extra_headers=extra_headers)
+                if loop.observe(test) and on_update is not None:
+                    on_update(test)
+                if test.is_terminal:
+                    return span.done(test)
+                delay = loop.next_sleep()
+                if delay is None:
+                    raise loop.timed_out()
+                self._pipeline.sleep(delay)
 
 
 class AsyncServiceTests:
@@ -456,15 +459,17 @@ class AsyncServiceTests:
             max_poll_interval=max_poll_interval,
             clock=self._pipeline.clock,
         )
-        while True:
-            test = await self.get(number, conversation_id=cid, extra_headers=extra_headers)
-            if loop.observe(test) and on_update is not None:
-                result = on_update(test)
-                if inspect.isawaitable(result):
-                    await result
-            if test.is_terminal:
-                return test
-            delay = loop.next_sleep()
-            if delay is None:
-                raise loop.timed_out()
-            await self._pipeline.sleep(delay)
+        span = operation_scope("service_tests.wait", conversation_id=cid, test_id=number)
+        with span:
+            while True:
+                test = await self.get(number, conversation_id=cid, extra_headers=extra_headers)
+                if loop.observe(test) and on_update is not None:
+                    result = on_update(test)
+                    if inspect.isawaitable(result):
+                        await result
+                if test.is_terminal:
+                    return span.done(test)
+                delay = loop.next_sleep()
+                if delay is None:
+                    raise loop.timed_out()
+                await self._pipeline.sleep(delay)
