@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import contextvars
 import importlib.util
+import os
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
@@ -86,6 +88,8 @@ METRICS: Final[Mapping[str, tuple[str, str, str]]] = {
 }
 
 _UNRESOLVED: Final = object()
+#: Environment variables from which the OpenTelemetry API builds its global providers.
+_PROVIDER_VARIABLES: Final = ("OTEL_PYTHON_TRACER_PROVIDER", "OTEL_PYTHON_METER_PROVIDER")
 
 
 class _Run(Protocol):
@@ -114,6 +118,7 @@ class _Otel:
     token_failures: Any
     attempt_spans: bool
     suppress_key: Any
+    idle: Callable[[], bool]  # True while no SDK is set up: every hook is then skipped
 
 
 @dataclass(slots=True)
@@ -197,6 +202,7 @@ def _build() -> _Otel | None:
         return meter.create_histogram(name, unit=unit, description=description)
 
     return _Otel(
+        idle=_idle_check(trace, metrics),
         trace=trace,
         context=context,
         tracer=tracer,
@@ -209,6 +215,48 @@ def _build() -> _Otel | None:
         attempt_spans=_settings.http_attempt_spans,
         suppress_key=getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None),
     )
+
+
+def _never_idle() -> bool:
+    return False
+
+
+def _idle_check(trace: Any, metrics: Any) -> Callable[[], bool]:
+    """A check that holds while the global providers are the API's placeholders.
+
+    With the API installed and no SDK set up (yet), spans and metrics would go nowhere, so the
+    hooks skip all their work. The check is made per call, so an SDK set up later is picked up.
+    Providers given to :func:`configure_telemetry` are never idle.
+    """
+    if _settings.tracer_provider is not None or _settings.meter_provider is not None:
+        return _never_idle
+    tracer_placeholder = trace.get_tracer_provider()
+    meter_placeholder = metrics.get_meter_provider()
+    if not isinstance(tracer_placeholder, trace.ProxyTracerProvider) or not type(
+        meter_placeholder
+    ).__name__.startswith("_Proxy"):
+        return _never_idle
+    if any(name in os.environ for name in _PROVIDER_VARIABLES):
+        return _never_idle  # the API builds a provider from these on first use
+    # The API keeps the providers set by set_tracer_provider/set_meter_provider in these module
+    # globals; reading them costs ~50 ns, the public getters ~700 ns (an environment lookup).
+    metrics_internal: Any = sys.modules.get("opentelemetry.metrics._internal")
+    if not hasattr(trace, "_TRACER_PROVIDER") or not hasattr(metrics_internal, "_METER_PROVIDER"):
+        get_tracer_provider = trace.get_tracer_provider
+        get_meter_provider = metrics.get_meter_provider
+
+        def public_idle() -> bool:
+            return (
+                get_tracer_provider() is tracer_placeholder
+                and get_meter_provider() is meter_placeholder
+            )
+
+        return public_idle
+
+    def idle() -> bool:
+        return trace._TRACER_PROVIDER is None and metrics_internal._METER_PROVIDER is None
+
+    return idle
 
 
 # --- what a call is called, and redaction -------------------------------------------------------
@@ -327,7 +375,7 @@ def _begin(otel: _Otel, operation: str, attributes: dict[str, Any]) -> _Call:
 def call_scope(run: _Run) -> CallScope:
     """Open the span of the pipeline call ``run`` (a no-op without OpenTelemetry)."""
     otel = _resolve()
-    if otel is None:
+    if otel is None or otel.idle():
         return _NULL_SCOPE
     request = run.call
     operation, template = operation_of(request.method, request.path)
@@ -347,7 +395,7 @@ def operation_scope(
 ) -> CallScope:
     """Open the span of a higher-level call (``service_tests.wait``) around its own calls."""
     otel = _resolve()
-    if otel is None:
+    if otel is None or otel.idle():
         return _NULL_SCOPE
     attributes: dict[str, Any] = {"fibrecafe.operation": operation}
     if conversation_id is not None:
@@ -360,7 +408,7 @@ def operation_scope(
 def token_scope(sent: list[float], token_url: str) -> CallScope:
     """Open the span of one access-token fetch; ``sent`` grows by one per attempt."""
     otel = _resolve()
-    if otel is None:
+    if otel is None or otel.idle():
         return _NULL_SCOPE
     import httpx  # noqa: PLC0415 - already loaded by the client; only needed when tracing
 

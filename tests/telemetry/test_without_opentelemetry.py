@@ -84,3 +84,35 @@ def test_with_the_api_but_no_sdk_calls_work_and_record_nothing() -> None:
     assert "enabled True" in out
     assert "'opentelemetry.trace'" in out  # loaded at the first call, not at import
     assert "opentelemetry.sdk" not in out  # the SDK configures no provider or exporter
+
+
+def test_an_sdk_set_up_after_the_first_call_is_picked_up() -> None:
+    # While no SDK is set up the hooks skip their work; a provider set later gets the spans.
+    out = _run(
+        textwrap.dedent(
+            """
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+            from fibrecafe_client import FibreCafe
+            from fibrecafe_client.sandbox import Sandbox
+
+            with Sandbox.start() as sb, FibreCafe(**sb.client_kwargs()) as client:
+                client.check_credentials()
+                test = client.service_tests.create(
+                    service_id="S1", problem_type="OUTAGE", service_specification="FTTP",
+                    supplier="FIBRECO", characteristics={"SERVICE_HAS_WORKED": "false"},
+                )
+                exporter = InMemorySpanExporter()
+                provider = TracerProvider()
+                provider.add_span_processor(SimpleSpanProcessor(exporter))
+                trace.set_tracer_provider(provider)
+                client.service_tests.get(test.id)
+            print(sorted(s.name for s in exporter.get_finished_spans()))
+            """
+        )
+    )
+    assert out.strip() == "['GET /service-tests/{id}', 'service_tests.get']"
