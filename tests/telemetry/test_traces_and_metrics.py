@@ -262,3 +262,20 @@ def test_turned_off_nothing_is_recorded(otel: Otel, sandbox: Sandbox) -> None:
     assert otel.finished() == []
     with pytest.raises(TypeError):
         configure_telemetry(enabled="no")  # type: ignore[arg-type]
+
+
+def test_the_docs_list_every_metric_and_attribute(otel: Otel, sandbox: Sandbox) -> None:
+    from pathlib import Path
+
+    from fibrecafe_client._telemetry import METRICS
+
+    page = (Path(__file__).parents[2] / "docs" / "observability.md").read_text(encoding="utf-8")
+    assert [m for m in METRICS if f"`{m}`" not in page] == []
+    sandbox.faults.fail_next(1, 429, retry_after=0)
+    with _client(sandbox) as client:
+        test = client.service_tests.create(**SERVICE)
+        client.service_tests.wait(test.id, timeout=10, poll_interval=0.01)
+    seen = {key for span in otel.finished() for key in _attrs(span)}
+    assert [k for k in sorted(seen) if f"`{k}`" not in page] == []
+    recorded = {p for m in METRICS for point in otel.points(m) for p in point.attributes}
+    assert [k for k in sorted(recorded) if f"`{k}`" not in page] == []
