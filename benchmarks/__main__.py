@@ -14,10 +14,20 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def _benchmarks() -> dict[str, Callable[..., list[Figure]]]:
-    from . import import_time, kci_parse, loopback, memory, overhead, receiver, single_flight
+    from . import (
+        import_time,
+        kci_parse,
+        loopback,
+        memory,
+        overhead,
+        receiver,
+        single_flight,
+        telemetry,
+    )
 
     return {
         "overhead": overhead.run,
+        "telemetry": telemetry.run,
         "kci": kci_parse.run,
         "single-flight": single_flight.run,
         "import": import_time.run,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ._aiohttp import aiohttp_http_client
 from ._client import AsyncFibreCafe, FibreCafe, TokenInfo
 from ._retry import RetryPolicy
+from ._telemetry import configure_telemetry, telemetry_enabled
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -211,8 +212,10 @@ __all__ = [
     "UpdateType",
     "__version__",
     "aiohttp_http_client",
+    "configure_telemetry",
     "parse_kci",
     "store_from_env",
+    "telemetry_enabled",
     "verifier_from_env",
 ]
 

@@ -48,6 +48,7 @@ from . import _log_scrub
 from ._deadline import DEADLINE_KEY, cut_timeouts
 from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
+from ._telemetry import retried, token_scope
 from .errors import TokenConnectionError, TokenError, TokenTimeoutError
 
 __all__ = ["AccessToken", "ClientCredentialsAuth"]
@@ -350,6 +351,7 @@ class ClientCredentialsAuth(httpx.Auth):
         return reason
 
     def _log_retry(self, attempt: int, wait: float, reason: str) -> None:
+        retried(reason)
         logger.info(
             "retrying the token request in %.2fs (attempt %d failed: %s)", wait, attempt, reason
         )
@@ -426,8 +428,9 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome = retry.run_sync(self._sleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
+        with token_scope(sent, self._token_url):
+            outcome = retry.run_sync(self._sleep, attempt)
+            return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
 
     async def _fetch_async(
         self, deadline: float | None = None, within: httpx.Timeout | None = None
@@ -446,8 +449,9 @@ class ClientCredentialsAuth(httpx.Auth):
             except TRANSPORT_ERRORS as exc:
                 return exc
 
-        outcome = await retry.run_async(self._asleep, attempt)
-        return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
+        with token_scope(sent, self._token_url):
+            outcome = await retry.run_async(self._asleep, attempt)
+            return self._finish(outcome, sent[-1], len(sent), retry, ids[-1] if ids else None)
 
     # -- single flight ------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from ._retry import (
     is_replay_safe,
     outcome_unknown,
 )
+from ._telemetry import call_scope, end_attempt, retried, start_attempt
 from ._version import __version__
 from .errors import (
     APIConnectionError,
@@ -422,6 +423,7 @@ class _Run:
         self._trace = _HeadTrace()
         trace = self._trace.atrace if self._is_async else self._trace
         self.request.extensions["trace"] = trace
+        start_attempt(self.request, self.attempts)
         return self.request
 
     def failed(self, request: httpx.Request, exc: Exception) -> Outcome:
@@ -442,6 +444,7 @@ class _Run:
         exc.conversation_id = self.call.conversation_id
 
     def record(self, request: httpx.Request, outcome: Outcome) -> Outcome:
+        end_attempt(outcome)
         # A 401 replay gave the request a new id; report the one the gateway saw last.
         self.request_id = request.headers.get("X-Request-ID", self.request_id)
         if logger.isEnabledFor(logging.DEBUG):
@@ -470,6 +473,7 @@ class _Run:
         return reason
 
     def _log_retry(self, attempt: int, wait: float, reason: str) -> None:
+        retried(reason)
         logger.info(
             "retrying %s %s in %.2fs: attempt %d of %d failed with %s "
             "(request_id=%s, conversation_id=%s)",
@@ -535,8 +539,9 @@ class SyncPipeline:
     def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
         run = _Run(self.settings, call, self.clock, is_async=False)
-        outcome = run.retry.run_sync(self.sleep, lambda: self._attempt(run))
-        return run.finish(outcome, model)
+        with call_scope(run) as scope:
+            outcome = run.retry.run_sync(self.sleep, lambda: self._attempt(run))
+            return scope.done(run.finish(outcome, model))
 
     def _attempt(self, run: _Run) -> Outcome:
         client = self._client()
@@ -583,8 +588,9 @@ class AsyncPipeline:
     async def request(self, call: Call, model: type[M]) -> M:
         """Run ``call`` under the retry policy and return its parsed result."""
         run = _Run(self.settings, call, self.clock, is_async=True)
-        outcome = await run.retry.run_async(self.sleep, lambda: self._attempt(run))
-        return run.finish(outcome, model)
+        with call_scope(run) as scope:
+            outcome = await run.retry.run_async(self.sleep, lambda: self._attempt(run))
+            return scope.done(run.finish(outcome, model))
 
     async def _attempt(self, run: _Run) -> Outcome:
         client = self._client()

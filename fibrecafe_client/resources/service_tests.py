@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from fibrecafe_client._config import check_headers, check_timeout
 from fibrecafe_client._pipeline import AsyncPipeline, Call, SyncPipeline, new_id
+from fibrecafe_client._telemetry import operation_scope
 from fibrecafe_client.errors import (
     APIConnectionError,
     ConfigurationError,
@@ -392,23 +393,25 @@ class ServiceTests:
             max_poll_interval=max_poll_interval,
             clock=self._pipeline.clock,
         )
-        while True:
-            call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
-            try:
-                test = self._pipeline.request(call, ServiceTest)
-            except APIConnectionError as exc:  # timeouts included (and a token fetch's)
-                timed_out = loop.ended_by(exc)
-                if timed_out is None:
-                    raise
-                raise timed_out from exc
-            if loop.observe(test) and on_update is not None:
-                on_update(test)
-            if test.is_terminal:
-                return test
-            delay = loop.next_sleep()
-            if delay is None:
-                raise loop.timed_out()
-            self._pipeline.sleep(delay)
+        span = operation_scope("service_tests.wait", conversation_id=cid, test_id=number)
+        with span:
+            while True:
+                call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
+                try:
+                    test = self._pipeline.request(call, ServiceTest)
+                except APIConnectionError as exc:  # timeouts included (and a token fetch's)
+                    timed_out = loop.ended_by(exc)
+                    if timed_out is None:
+                        raise
+                    raise timed_out from exc
+                if loop.observe(test) and on_update is not None:
+                    on_update(test)
+                if test.is_terminal:
+                    return span.done(test)
+                delay = loop.next_sleep()
+                if delay is None:
+                    raise loop.timed_out()
+                self._pipeline.sleep(delay)
 
 
 class AsyncServiceTests:
@@ -483,22 +486,24 @@ class AsyncServiceTests:
             max_poll_interval=max_poll_interval,
             clock=self._pipeline.clock,
         )
-        while True:
-            call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
-            try:
-                test = await self._pipeline.request(call, ServiceTest)
-            except APIConnectionError as exc:  # timeouts included (and a token fetch's)
-                timed_out = loop.ended_by(exc)
-                if timed_out is None:
-                    raise
-                raise timed_out from exc
-            if loop.observe(test) and on_update is not None:
-                result = on_update(test)
-                if inspect.isawaitable(result):
-                    await result
-            if test.is_terminal:
-                return test
-            delay = loop.next_sleep()
-            if delay is None:
-                raise loop.timed_out()
-            await self._pipeline.sleep(delay)
+        span = operation_scope("service_tests.wait", conversation_id=cid, test_id=number)
+        with span:
+            while True:
+                call = loop.poll(get_call(number, conversation_id=cid, extra_headers=extra_headers))
+                try:
+                    test = await self._pipeline.request(call, ServiceTest)
+                except APIConnectionError as exc:  # timeouts included (and a token fetch's)
+                    timed_out = loop.ended_by(exc)
+                    if timed_out is None:
+                        raise
+                    raise timed_out from exc
+                if loop.observe(test) and on_update is not None:
+                    result = on_update(test)
+                    if inspect.isawaitable(result):
+                        await result
+                if test.is_terminal:
+                    return span.done(test)
+                delay = loop.next_sleep()
+                if delay is None:
+                    raise loop.timed_out()
+                await self._pipeline.sleep(delay)
