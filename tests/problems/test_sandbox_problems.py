@@ -272,3 +272,39 @@ def test_the_sandbox_only_emits_kcis_the_sdk_parses(client: FibreCafe, capture: 
     for delivery in capture.wait_for(lambda ks: sum(k.test_id == problem.id for k in ks) >= 4):
         kci = parse_kci(delivery.raw)
         assert parse_kci(kci.to_dict()) == kci
+
+
+def test_cli_journey_create_wait_accept(sandbox: Sandbox, client: FibreCafe) -> None:
+    import io
+    import re
+
+    from fibrecafe_client.cli import main
+
+    kw = sandbox.client_kwargs()
+    flags = ["--client-id", kw["client_id"], "--client-secret", kw["client_secret"],
+             "--base-url", kw["base_url"]]  # fmt: skip
+    test = _test(client)
+    out = io.StringIO()
+    code = main(
+        ["service-problems", "create", *flags, "--service-test-id", str(test.id),
+         "--problem-type", "OUTAGE", "--problem-text", "Service is completely down.",
+         "--service-id", "BBEU00537760", "--supplier", "FIBRECO", "--spec", "FTTP",
+         "--contact-name", "Jane", "--wait", "--wait-timeout", "10"],
+        out=out,
+    )  # fmt: skip
+    assert code == 0
+    text = out.getvalue()
+    assert "RESOLVED" in text
+    found = re.search(r"pending resolution (\d+)", text)
+    assert found is not None
+    assert main(["service-problems", "reject", *flags, found.group(1)], out=io.StringIO()) == 2
+    out = io.StringIO()
+    assert main(["service-problems", "accept", *flags, found.group(1), "--json"], out=out) == 0
+    assert '"status": "ACCEPTED"' in out.getvalue()
+    problem_id = re.search(r"serviceProblem (\d+)", text)
+    assert problem_id is not None
+    final = client.service_problems.wait(
+        int(problem_id.group(1)), until=lambda p: p.is_terminal, timeout=10, poll_interval=0.01
+    )
+    assert final.status is ServiceProblemStatus.COMPLETED
+    assert final.resolution_id is None  # decided: no longer pending
