@@ -308,3 +308,32 @@ def test_cli_journey_create_wait_accept(sandbox: Sandbox, client: FibreCafe) -> 
     )
     assert final.status is ServiceProblemStatus.COMPLETED
     assert final.resolution_id is None  # decided: no longer pending
+
+
+def test_demo_goes_on_from_the_red_test_to_a_completed_problem() -> None:
+    import io
+    import json
+
+    from fibrecafe_client.cli import main
+
+    out = io.StringIO()
+    argv = ["demo", "--json", "--kci-delay", "0.01", "--scenario", "RED", "--scenario", "GREEN"]
+    assert main(argv, out=out) == 0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    problem_kcis = [
+        r["kci"]
+        for r in records
+        if r["event"] == "kci" and r["kci"]["entityType"] == "SERVICE_PROBLEM"
+    ]
+    assert [k["entity"]["status"] for k in problem_kcis] == [
+        "SENT_TO_SUPPLIER", "ACKNOWLEDGED", "IN_PROGRESS", "RESOLVED", "COMPLETED"
+    ]  # fmt: skip
+    assert [k["sequenceNumber"] for k in problem_kcis] == [1, 2, 3, 4, 5]
+    accepted = [r for r in records if r["event"] == "accepted"]
+    assert len(accepted) == 1
+    assert accepted[0]["resolutionId"] == problem_kcis[3]["serviceProblemResolution"]["id"]
+    result = next(r for r in records if r["event"] == "problem_result")
+    assert result["status"] == "COMPLETED"
+    assert result["ok"] is True
+    assert records[-1]["event"] == "done"
+    assert records[-1]["ok"] is True
