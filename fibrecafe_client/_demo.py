@@ -3,7 +3,9 @@
 The demo starts the sandbox gateway and a real :class:`~fibrecafe_client.KciReceiver` on
 127.0.0.1, creates one service test per scenario through the real client, prints every KCI as
 the receiver accepts it, and checks that each test ends in the status its scenario promises,
-both by KCI and by ``GET``. It exits 0 only when every scenario does.
+both by KCI and by ``GET``. From the RED test it then raises a service problem, follows its
+KCIs, accepts the resolution from the CONFIRM KCI's handler and checks the problem COMPLETED.
+It exits 0 only when every step does.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from .errors import FibreCafeError
 from .kci import BasicAuthVerifier, Kci, KciReceiver
 from .models import ServiceTest, ServiceTestCharacteristics
 from .sandbox import Sandbox, Scenario, Webhook, run_forever
+from .sandbox._problems import ProblemScenario
 
 if TYPE_CHECKING:
-    from .kci import ServiceTestKci
+    from .kci import ServiceProblemKci, ServiceTestKci
 
 __all__ = ["run_demo", "run_sandbox_forever"]
 
@@ -51,7 +54,9 @@ class _Outcome:
 class _Printer:
     """Serialises output from the receiver's thread and the main thread."""
 
-    def __init__(self, out: TextIO, as_json: bool, labels: dict[int, Scenario]) -> None:
+    def __init__(
+        self, out: TextIO, as_json: bool, labels: dict[int, Scenario | ProblemScenario]
+    ) -> None:
         self._out = out
         self._json = as_json
         self._labels = labels
@@ -95,7 +100,7 @@ def run_demo(
 ) -> int:
     """Run the demo; returns the exit code (0 when every scenario ended as promised)."""
     chosen = [Scenario(name) for name in scenarios] if scenarios else list(Scenario)
-    labels: dict[int, Scenario] = {}
+    labels: dict[int, Scenario | ProblemScenario] = {}
     printer = _Printer(out, as_json, labels)
     user, password = "fibre-gateway", secrets.token_urlsafe(16)
     receiver = KciReceiver(verifier=BasicAuthVerifier(user, password))
@@ -133,15 +138,86 @@ def run_demo(
             ]
             for outcome in outcomes:
                 _await_final(client, receiver, outcome)
-            _summarise(printer, outcomes, sandbox)
-    return 0 if all(o.ok for o in outcomes) else 1
+            red = next((o for o in outcomes if o.scenario is Scenario.RED and o.ok), None)
+            journey_ok = True
+            if red is not None and red.final_get is not None:
+                journey_ok = _problem_journey(client, receiver, red.final_get, labels, printer)
+            _summarise(printer, outcomes, sandbox, journey_ok=journey_ok)
+    return 0 if all(o.ok for o in outcomes) and journey_ok else 1
+
+
+def _problem_journey(
+    client: FibreCafe,
+    receiver: KciReceiver,
+    test: ServiceTest,
+    labels: dict[int, Scenario | ProblemScenario],
+    printer: _Printer,
+) -> bool:
+    """From the RED test: raise a problem, accept its resolution on the CONFIRM KCI, check it."""
+    accepted = threading.Event()
+    completed = threading.Event()
+    failures: list[str] = []
+
+    @receiver.on("SERVICE_PROBLEM", action="CONFIRM")
+    def confirm(kci: ServiceProblemKci) -> None:
+        if kci.entity_id not in labels:
+            return
+        try:
+            resolution = client.service_problems.accept_resolution(kci, "Service restored")
+        except FibreCafeError as exc:
+            failures.append(f"accepting the resolution failed: {exc}")
+        else:
+            printer.line(
+                f"accepted resolution {resolution.id} of service problem {kci.entity_id}",
+                event="accepted",
+                id=kci.entity_id,
+                resolutionId=resolution.id,
+            )
+        accepted.set()
+
+    @receiver.on("SERVICE_PROBLEM", status=["COMPLETED", "CANCELLED", "REJECTED"])
+    def finished(kci: ServiceProblemKci) -> None:
+        if kci.entity_id in labels:
+            completed.set()
+
+    request = test.problem_request(
+        problem_text="Service is completely down since this morning.",
+        characteristics={"SERVICE_HAS_WORKED": "false"},
+        primary_contact={"name": "Jane Bloggs", "phoneNumber": "01234 567890"},
+        external_identifier="DEMO-0001",
+    )
+    problem = client.service_problems.create_from(request)
+    labels[problem.id] = ProblemScenario.RESOLVED
+    printer.line(
+        f"raised service problem {problem.id} from service test {test.id}: {problem.status}",
+        event="problem",
+        id=problem.id,
+        serviceTestId=test.id,
+        status=str(problem.status),
+        conversationId=problem.conversation_id,
+    )
+    if not (accepted.wait(_WAIT_PER_TEST) and completed.wait(_WAIT_PER_TEST)):
+        failures.append("the service problem did not reach COMPLETED in time")
+    final = client.service_problems.get(problem.id)
+    if final.status != "COMPLETED":
+        failures.append(f"service problem {problem.id} ended {final.status}, not COMPLETED")
+    verdict = "ok" if not failures else "FAILED: " + "; ".join(failures)
+    printer.line(
+        f"service problem {problem.id}: {final.status} ({len(final.updates)} KCIs)  {verdict}",
+        event="problem_result",
+        id=problem.id,
+        status=str(final.status),
+        ok=not failures,
+        problem="; ".join(failures) or None,
+    )
+    return not failures
 
 
 def _create(
     client: FibreCafe,
     scenario: Scenario,
     kci_delay: float,
-    labels: dict[int, Scenario],
+    labels: dict[int, Scenario | ProblemScenario],
     printer: _Printer,
 ) -> _Outcome:
     test = client.service_tests.create(
@@ -178,7 +254,9 @@ def _await_final(client: FibreCafe, receiver: KciReceiver, outcome: _Outcome) ->
         outcome.problem = f"expected {expected}, saw {sorted(map(str, seen))}"
 
 
-def _summarise(printer: _Printer, outcomes: Sequence[_Outcome], sandbox: Sandbox) -> None:
+def _summarise(
+    printer: _Printer, outcomes: Sequence[_Outcome], sandbox: Sandbox, *, journey_ok: bool
+) -> None:
     printer.line("results:", event="results")
     for outcome in outcomes:
         final = outcome.final_get
@@ -208,7 +286,7 @@ def _summarise(printer: _Printer, outcomes: Sequence[_Outcome], sandbox: Sandbox
     printer.line(
         f"{sum(o.ok for o in outcomes)}/{len(outcomes)} scenarios ended as expected",
         event="done",
-        ok=all(o.ok for o in outcomes),
+        ok=all(o.ok for o in outcomes) and journey_ok,
         stats=str(stats),
     )
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import _cli_args as check
+from . import _cli_problems as _problem_commands
 from ._version import __version__
 from .errors import FibreCafeError, RequestValidationError, ServiceTestWaitTimeout
 
@@ -216,6 +217,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "token", help="check credentials: fetch a token and show its expiry and scope"
     )
     _add_credential_flags(token)
+    _problem_commands.add_commands(commands, _add_credential_flags)
     return parser
 
 
@@ -463,6 +465,7 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[argparse.Namespace, TextIO], i
     ("token", None): _cmd_token,
     ("sandbox", None): _cmd_sandbox,
     ("demo", None): _cmd_demo,
+    **_problem_commands.COMMANDS,
 }
 
 

@@ -366,7 +366,15 @@ class ServiceProblem(_ResponseMetadata, FibreCafeModel):
     @property
     def pending_resolution(self) -> ServiceProblemResolution | None:
         """The resolution awaiting the tenant's decision (``status: PENDING``), if any: from
-        ``service_problem_resolution`` or the latest ``updates[]`` entry that carries one."""
+        ``service_problem_resolution`` or the latest ``updates[]`` entry that carries one.
+
+        None when the problem is in a known status other than RESOLVED: ``updates[]`` are the
+        KCIs as sent, so a resolution decided since still shows PENDING there.
+        """
+        if isinstance(self.status, ServiceProblemStatus) and (
+            self.status is not ServiceProblemStatus.RESOLVED
+        ):
+            return None
         return _pending_resolution(self.updates, self.service_problem_resolution)
 
     @property

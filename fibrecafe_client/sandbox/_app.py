@@ -36,6 +36,7 @@ from ._config import SandboxConfig, Webhook
 from ._delivery import KciDelivery
 from ._faults import DROPPED, Counters, FailureSpec, Faults, SandboxStats
 from ._lifecycle import Lifecycle
+from ._problems import PROBLEM_ROUTES, ProblemDesk, problem_route
 from ._scenarios import DEFAULT_SCENARIO, PROBLEM_CODE_PATTERN, Scenario
 from ._store import ServiceTestStore
 from ._tokens import OAuthFailure, TokenIssuer
@@ -147,6 +148,9 @@ class SandboxApp:
         self.store: ServiceTestStore = ServiceTestStore()
         self.delivery: KciDelivery = KciDelivery(self.config, self.counters)
         self.lifecycle: Lifecycle = Lifecycle(self.store, self.delivery)
+        self.problems: ProblemDesk = ProblemDesk(
+            self.delivery, self.store.get, kci_delay=lambda: self.config.kci_delay
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._closing: asyncio.Event | None = None
@@ -198,11 +202,13 @@ class SandboxApp:
     async def areset(self, grace: float = 5.0) -> None:
         """Reset on the event loop: see :meth:`reset`."""
         await self.lifecycle.cancel_all(grace)
+        await self.problems.cancel_all(grace)
         await self.delivery.cancel_all(grace)
         self._reset_state()
 
     def _reset_state(self) -> None:
         self.store.clear()
+        self.problems.clear()
         self.faults.reset()
         self.counters.reset()
         self.delivery.reset_webhooks()
@@ -223,6 +229,7 @@ class SandboxApp:
         if self._closing is not None:
             self._closing.set()
         await self.lifecycle.cancel_all(grace)
+        await self.problems.cancel_all(grace)
         await self.delivery.aclose(grace)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -325,6 +332,8 @@ class SandboxApp:
             return SERVICE_TESTS_PATH, "api"
         if _SERVICE_TEST_PATH.fullmatch(path):
             return SERVICE_TEST_ROUTE, "api"
+        if (problems := problem_route(path)) is not None:
+            return problems, "api"
         return UNMATCHED_ROUTE, None
 
     # --- token endpoint ---
@@ -356,7 +365,7 @@ class SandboxApp:
             for name in ("x-request-id", "x-conversation-id")
             if (value := request.header(name))
         ]
-        allowed = "POST" if route == SERVICE_TESTS_PATH else "GET"
+        allowed = PROBLEM_ROUTES.get(route) or ("POST" if route == SERVICE_TESTS_PATH else "GET")
         if request.method != allowed:
             message = f"Method {request.method} is not allowed here"
             return error_response(
@@ -372,6 +381,8 @@ class SandboxApp:
         ]
         if missing:
             return error_response(400, ErrorCode.MALFORMED_REQUEST, missing, echo)
+        if route in PROBLEM_ROUTES:
+            return self.problems.handle(request, route).with_headers(echo)
         if route == SERVICE_TESTS_PATH:
             return self._create(request).with_headers(echo)
         return self._get(request.path.rsplit("/", 1)[1]).with_headers(echo)

@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXPECTED = {
     "create_service_test.py": "final: COMPLETED, GREEN",
     "async_service_tests.py": "COMPLETED, GREEN",
+    "raise_service_problem.py": "final: COMPLETED",
     "fastapi_kci_webhook.py": "receiver handled service test",
     "flask_kci_webhook.py": "receiver handled service test",
 }

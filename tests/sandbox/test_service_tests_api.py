@@ -223,7 +223,7 @@ def test_unknown_ids_are_404_not_found(api: Api, test_id: str) -> None:
 
 
 def test_unknown_route_is_404_and_counted(sandbox: Sandbox, api: Api) -> None:
-    response = api.http.get(f"{sandbox.base_url}/service-problems/1", headers=api.headers())
+    response = api.http.get(f"{sandbox.base_url}/service-orders/1", headers=api.headers())
     _error(response, 404, "NOT_FOUND")
     assert sandbox.stats.count(route="(unmatched)", status=404) == 1
 
