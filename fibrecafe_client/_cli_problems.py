@@ -111,13 +111,17 @@ def add_commands(
 
 
 def _usage(exc: RequestValidationError) -> Exception:
-    from .cli import _UsageError  # noqa: PLC0415 - the CLI module imports this one
+    from .cli import (  # noqa: PLC0415 - the CLI module imports this one
+        _UsageError,  # pyright: ignore[reportPrivateUsage]
+    )
 
     return _UsageError(str(exc))
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from .cli import _client_from  # noqa: PLC0415 - the CLI module imports this one
+    from .cli import (  # noqa: PLC0415 - the CLI module imports this one
+        _client_from,  # pyright: ignore[reportPrivateUsage]
+    )
 
     return _client_from(args)
 

@@ -44,7 +44,14 @@ from fibrecafe_client.models import (
 )
 from fibrecafe_client.models._service_problems import positive_id, resolution_id_of
 
-from .service_tests import POLL_BACKOFF, _invalid, _options, _positive_seconds, _specification
+# The argument checks shared with service tests (one decision, both resources).
+from .service_tests import (
+    POLL_BACKOFF,
+    _invalid,  # pyright: ignore[reportPrivateUsage]
+    _options,  # pyright: ignore[reportPrivateUsage]
+    _positive_seconds,  # pyright: ignore[reportPrivateUsage]
+    _specification,  # pyright: ignore[reportPrivateUsage]
+)
 
 __all__ = ["AsyncServiceProblems", "ServiceProblems"]
 

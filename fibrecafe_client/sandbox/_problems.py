@@ -170,7 +170,7 @@ class _Problem:
     sequence: int = 0
     updates: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     #: Tenant decisions and accepted amendments, for the lifecycle task.
-    inbox: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue[tuple[str, Any]])
     task: asyncio.Task[None] | None = None
     resolution_id: int | None = None
 
@@ -302,15 +302,16 @@ def _check_test(test: dict[str, Any] | None, data: dict[str, Any], now: datetime
     test_id = data["serviceTestId"]
     if test is None:
         return [f"No service test with id {test_id}"]
-    outcome = (test.get("result") or {}).get("testOutcome") or {}
-    result = outcome.get("testResult")
+    result_doc: dict[str, Any] = test.get("result") or {}
+    outcome: dict[str, Any] = result_doc.get("testOutcome") or {}
+    result: object = outcome.get("testResult")
     if test.get("status") != "COMPLETED" or result not in _RAISABLE:
-        shown = result or test.get("status")
+        shown: object = result or test.get("status")
         return [
             f"Service test {test_id} ({shown}) does not allow a service problem: only a "
             "completed AMBER, RED or UNAVAILABLE test does"
         ]
-    validity = (test.get("result") or {}).get("testValidity")
+    validity: object = result_doc.get("testValidity")
     if isinstance(validity, str) and datetime.fromisoformat(validity) <= now:
         return [f"Service test {test_id} expired at {validity}: run a new service test"]
     if test.get("serviceId") != data["serviceId"]:
@@ -500,7 +501,9 @@ class ProblemDesk:
         amendment_id = next(self._request_ids)
         body = {"id": amendment_id, "status": "RECEIVED_BY_GATEWAY", **data}
         self._tasks.spawn(
-            self._settle_amendment(found, dict(data), scenario == AmendmentScenario.ACCEPTED),
+            self._settle_amendment(
+                found, dict(data), str(scenario) == AmendmentScenario.ACCEPTED.value
+            ),
             name=f"amendment-{amendment_id}",
         )
         return Response.json(201, body)
@@ -524,7 +527,7 @@ class ProblemDesk:
         cancellation_id = next(self._request_ids)
         body = {"id": cancellation_id, "status": "RECEIVED_BY_GATEWAY", **data}
         self._tasks.spawn(
-            self._settle_cancellation(found, scenario == CancellationScenario.ACCEPTED),
+            self._settle_cancellation(found, str(scenario) == CancellationScenario.ACCEPTED.value),
             name=f"cancellation-{cancellation_id}",
         )
         return Response.json(201, body)
