@@ -29,6 +29,7 @@ from fibrecafe_client.errors import ServiceTestWaitTimeout
 from fibrecafe_client.models import EntityType, ErrorCode, UpdateType
 from fibrecafe_client.resources.service_tests import test_id_of
 
+from . import _telemetry as kci_telemetry
 from ._asgi import KciAsgiApp
 from ._auth import KciVerifier, NoAuth
 from ._http import (
@@ -334,8 +335,9 @@ class KciReceiver:
         reason: str = "",
         handler_seconds: float | None = None,
     ) -> KciResponse:
-        """Tell the event listeners (if any) and hand ``response`` back."""
-        if self._event_listeners:
+        """Tell the event listeners and telemetry (if any) and hand ``response`` back."""
+        tracing = kci_telemetry.active() is not None
+        if self._event_listeners or tracing:
             event = KciEvent(
                 outcome,
                 response.status,
@@ -346,6 +348,11 @@ class KciReceiver:
                 response.error_uuid,
                 handler_seconds,
             )
+            if tracing:
+                try:
+                    kci_telemetry.record(event)
+                except Exception:  # telemetry never changes an answer
+                    _log.debug("KCI telemetry failed", exc_info=True)
             for listener in self._event_listeners:
                 try:
                     listener(event)
@@ -515,6 +522,12 @@ class KciReceiver:
 
     def respond(self, headers: Mapping[str, str], body: bytes) -> KciResponse:
         """Process a body that passed :meth:`check_request` (sync driver of the flow)."""
+        if kci_telemetry.active() is None:
+            return self._respond(headers, body)
+        with kci_telemetry.delivery_span():  # the handlers run inside the delivery's span
+            return self._respond(headers, body)
+
+    def _respond(self, headers: Mapping[str, str], body: bytes) -> KciResponse:
         try:
             flow = self._flow(headers, body)
             effect = next(flow)
@@ -533,6 +546,12 @@ class KciReceiver:
 
     async def respond_async(self, headers: Mapping[str, str], body: bytes) -> KciResponse:
         """Process a body that passed :meth:`check_request` (async driver of the flow)."""
+        if kci_telemetry.active() is None:
+            return await self._respond_async(headers, body)
+        with kci_telemetry.delivery_span():  # the handlers run inside the delivery's span
+            return await self._respond_async(headers, body)
+
+    async def _respond_async(self, headers: Mapping[str, str], body: bytes) -> KciResponse:
         import asyncio  # noqa: PLC0415 - asyncio costs ~13 ms to import; async paths only
 
         try:
