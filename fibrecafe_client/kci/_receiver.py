@@ -23,7 +23,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias, TypeVar, cast
+from typing import Any, Final, Literal, TypeAlias, TypeVar, cast, overload
 
 from fibrecafe_client.errors import ServiceTestWaitTimeout
 from fibrecafe_client.models import EntityType, ErrorCode, UpdateType
@@ -40,7 +40,7 @@ from ._http import (
     is_json_content_type,
 )
 from ._http import normalise_headers as _normalise_headers
-from ._models import Kci, KciDelivery, ServiceTestKci
+from ._models import GenericKci, Kci, KciDelivery, ServiceProblemKci, ServiceTestKci
 from ._observe import LoopWaiter, Observers, ThreadWaiter
 from ._parse import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, ParseFailure, try_parse_kci
 from ._routing import HandlerRegistry, Route, RouteFilter
@@ -73,6 +73,10 @@ _log = logging.getLogger("fibrecafe_client.kci")
 StalePolicy: TypeAlias = Literal["deliver", "drop"]
 
 _H = TypeVar("_H", bound=Callable[[Any], object])
+_TestHandler = TypeVar("_TestHandler", bound=Callable[[ServiceTestKci], object])
+_ProblemHandler = TypeVar("_ProblemHandler", bound=Callable[[ServiceProblemKci], object])
+_GenericHandler = TypeVar("_GenericHandler", bound=Callable[[GenericKci], object])
+_AnyHandler = TypeVar("_AnyHandler", bound=Callable[[Kci], object])
 _T = TypeVar("_T")
 _NO_CONTENT: Final = KciResponse(204)
 _FIRST_PAUSE: Final = 0.005
@@ -265,6 +269,48 @@ class KciReceiver:
 
     # -- handlers -------------------------------------------------------------------------
 
+    # The first two overlap the catch-all str overload on purpose: a literal entity type picks
+    # its KCI class, any other string the generic one.
+    @overload
+    def on(  # type: ignore[overload-overlap]
+        self,
+        entity_type: Literal["SERVICE_TEST", EntityType.SERVICE_TEST],
+        *,
+        status: str | Iterable[str] | None = None,
+        update_type: UpdateType | str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
+    ) -> Callable[[_TestHandler], _TestHandler]: ...
+
+    @overload
+    def on(  # type: ignore[overload-overlap]
+        self,
+        entity_type: Literal["SERVICE_PROBLEM", EntityType.SERVICE_PROBLEM],
+        *,
+        status: str | Iterable[str] | None = None,
+        update_type: UpdateType | str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
+    ) -> Callable[[_ProblemHandler], _ProblemHandler]: ...
+
+    @overload
+    def on(
+        self,
+        entity_type: None = None,
+        *,
+        status: str | Iterable[str] | None = None,
+        update_type: UpdateType | str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
+    ) -> Callable[[_AnyHandler], _AnyHandler]: ...
+
+    @overload
+    def on(
+        self,
+        entity_type: EntityType | str,
+        *,
+        status: str | Iterable[str] | None = None,
+        update_type: UpdateType | str | Iterable[str] | None = None,
+        action: str | Iterable[str] | None = None,
+    ) -> Callable[[_GenericHandler], _GenericHandler]: ...
+
     def on(
         self,
         entity_type: EntityType | str | None = None,
@@ -280,7 +326,11 @@ class KciReceiver:
 
         The function takes the KCI (a :class:`ServiceTestKci` for ``SERVICE_TEST``, a
         :class:`ServiceProblemKci` for ``SERVICE_PROBLEM``, else a :class:`GenericKci`) and may
-        be ``async``. Every matching handler runs, in registration order.
+        be ``async``. Every matching handler runs, in registration order. Type checkers see
+        that too: ``on("SERVICE_TEST")`` takes a handler of :class:`ServiceTestKci`,
+        ``on("SERVICE_PROBLEM")`` one of :class:`ServiceProblemKci`, another entity type one of
+        :class:`GenericKci` (a handler typed for ``ServiceTestKci`` there is a type error, not
+        a 500 and endless redeliveries), and no entity type one of :data:`Kci`.
         """
 
         wants = RouteFilter.build(entity_type, status, update_type, action)
