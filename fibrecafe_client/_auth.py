@@ -48,6 +48,7 @@ from . import _log_scrub
 from ._deadline import DEADLINE_KEY, cut_timeouts
 from ._logging import logger, redact
 from ._retry import TRANSPORT_ERRORS, CallRetry, Outcome, RetryPolicy
+from ._secret import Secret
 from ._telemetry import retried, token_scope
 from .errors import TokenConnectionError, TokenError, TokenTimeoutError
 
@@ -89,7 +90,7 @@ class AccessToken:
 class _TokenBody(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
-    access_token: str = Field(min_length=1)
+    access_token: str = Field(min_length=1, repr=False)  # a traceback's locals show the model
     token_type: str | None = None
     expires_in: Any = None
     scope: str | None = None
@@ -140,7 +141,7 @@ class ClientCredentialsAuth(httpx.Auth):
         *,
         token_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | Secret,
         scope: str | None = None,
         auth_method: str = "client_secret_basic",
         policy: RetryPolicy | None = None,
@@ -157,6 +158,9 @@ class ClientCredentialsAuth(httpx.Auth):
             raise ValueError(f"unsupported token auth method {auth_method!r}")
         self._token_url = token_url
         self._client_id = client_id
+        # Held as a Secret from here on: no attribute or local shows it in a traceback.
+        if not isinstance(client_secret, Secret):
+            client_secret = Secret(client_secret)
         self._secret = client_secret
         self._scope = scope
         self._auth_method = auth_method
@@ -169,16 +173,7 @@ class ClientCredentialsAuth(httpx.Auth):
         self._asleep = asleep
         self._clock = clock
         self._leeway = refresh_leeway
-        pair = f"{_form_encode(client_id)}:{_form_encode(client_secret)}"
-        self._basic = "Basic " + base64.b64encode(pair.encode()).decode()
-        # Every form in which the secret may come back in an echo: raw, form-encoded, and
-        # inside the Basic header value (which decodes to it).
-        self._secret_forms = (
-            self._basic.removeprefix("Basic "),
-            client_secret,
-            _form_encode(client_secret),
-            quote_plus(client_secret),
-        )
+        self._basic, self._secret_forms = _secret_forms(client_id, client_secret)
         self._reset()
         _log_scrub.register(self)
 
@@ -246,7 +241,7 @@ class ClientCredentialsAuth(httpx.Auth):
             headers["User-Agent"] = self._user_agent
         if self._auth_method == "client_secret_post":
             form["client_id"] = self._client_id
-            form["client_secret"] = self._secret
+            form["client_secret"] = self._secret.reveal()
         else:
             headers["Authorization"] = self._basic
         extensions: dict[str, object] = {"timeout": (timeout or self._timeout).as_dict()}
@@ -662,3 +657,18 @@ def _tighter(own: httpx.Timeout, within: httpx.Timeout | None) -> httpx.Timeout:
         write=pick(own.write, within.write),
         pool=pick(own.pool, within.pool),
     )
+
+
+def _secret_forms(client_id: str, secret: Secret) -> tuple[str, tuple[str, ...]]:
+    """The Basic header value, and every form in which the secret may come back in an echo:
+    raw, form-encoded, and inside the Basic value (which decodes to it). Computed here so that
+    the constructor's frame never holds the secret as text."""
+    pair = f"{_form_encode(client_id)}:{_form_encode(secret.reveal())}"
+    basic = "Basic " + base64.b64encode(pair.encode()).decode()
+    forms = (
+        basic.removeprefix("Basic "),
+        secret.reveal(),
+        _form_encode(secret.reveal()),
+        quote_plus(secret.reveal()),
+    )
+    return basic, forms

@@ -35,6 +35,7 @@ from ._deadline import DEFAULT_MAX_RESPONSE_BYTES, send_async, send_sync
 from ._logging import configure_from_env
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
+from ._secret import conceal
 from .errors import APIConnectionError, ConfigurationError
 from .resources import AsyncServiceProblems, AsyncServiceTests, ServiceProblems, ServiceTests
 
@@ -313,6 +314,7 @@ class FibreCafe(_ClientBase):
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        client_secret = conceal(client_secret)  # type: ignore[assignment] # no text in this frame
         configure_from_env()
         config = resolve_config(
             client_id,
@@ -452,6 +454,7 @@ class AsyncFibreCafe(_ClientBase):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        client_secret = conceal(client_secret)  # type: ignore[assignment] # no text in this frame
         configure_from_env()
         config = resolve_config(
             client_id,

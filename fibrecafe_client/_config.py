@@ -30,6 +30,7 @@ from typing import Final, Literal, TypeAlias, cast
 import httpx
 
 from ._retry import RetryPolicy
+from ._secret import Secret, conceal
 from .errors import ConfigurationError
 
 __all__ = [
@@ -90,7 +91,7 @@ class ClientConfig:
     """The validated settings of one client. ``client_secret`` is kept out of the repr."""
 
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: Secret = field(repr=False)
     base_url: str
     token_url: str
     scope: str | None
@@ -141,15 +142,39 @@ def _credential(name: str, value: object, env: Mapping[str, str], var: str) -> s
         raise ConfigurationError(f"missing {name}: pass {name}=... or set {var}")
     if not isinstance(value, str):
         raise ConfigurationError(f"{name} must be a str, not {type(value).__name__}")
-    if not value.strip():
-        raise ConfigurationError(f"{name} is empty")
-    if value != value.strip():
-        raise ConfigurationError(
-            f"{name} has leading or trailing whitespace (a stray newline from a file?)"
-        )
-    if not _HEADER_VALUE.match(value):
-        raise ConfigurationError(f"{name} contains control or non-ASCII characters")
+    problem = _credential_problem(name, value)
+    if problem is not None:
+        raise ConfigurationError(problem)
     return value
+
+
+def _secret_credential(value: object, env: Mapping[str, str]) -> Secret:
+    """The client secret as a :class:`Secret`; no frame on the error path holds its text."""
+    if value is None:
+        value = conceal(_from_env(env, ENV_CLIENT_SECRET))
+    if value is None:
+        raise ConfigurationError(
+            f"missing client_secret: pass client_secret=... or set {ENV_CLIENT_SECRET}"
+        )
+    if not isinstance(value, Secret):
+        value = conceal(value)
+    if not isinstance(value, Secret):
+        raise ConfigurationError(f"client_secret must be a str, not {type(value).__name__}")
+    problem = _credential_problem("client_secret", value.reveal())
+    if problem is not None:
+        raise ConfigurationError(problem)
+    return value
+
+
+def _credential_problem(name: str, value: str) -> str | None:
+    """What is wrong with a credential's text (never quoting it), or None."""
+    if not value.strip():
+        return f"{name} is empty"
+    if value != value.strip():
+        return f"{name} has leading or trailing whitespace (a stray newline from a file?)"
+    if not _HEADER_VALUE.match(value):
+        return f"{name} contains control or non-ASCII characters"
+    return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -317,7 +342,7 @@ def resolve_config(
     if not isinstance(allow_insecure_http, bool):
         raise ConfigurationError("allow_insecure_http must be a bool")
     cid = _credential("client_id", client_id, env, ENV_CLIENT_ID)
-    secret = _credential("client_secret", client_secret, env, ENV_CLIENT_SECRET)
+    secret = _secret_credential(client_secret, env)
     env_name, raw_base, raw_token_url = _resolve_gateway(environment, base_url, token_url, env)
     base = _check_url(
         "base_url" if env_name is None else "environment",

@@ -15,6 +15,7 @@ import pytest
 
 from fibrecafe_client import AsyncFibreCafe, ConfigurationError, FibreCafe
 from fibrecafe_client._config import ClientConfig, resolve_config
+from fibrecafe_client._secret import Secret
 
 ID, SECRET = "arg-id", "arg-secret-0xC0FFEE"
 LEFTOVER_TOKEN_URL = "http://127.0.0.1:8123/v1/auth/tenant/access-token"
@@ -74,7 +75,10 @@ def test_each_argument_beats_its_variable(
     argument: str, value: str, attribute: str, expected: str | None
 ) -> None:
     config = resolve(FULL_ENV, **{argument: value})
-    assert getattr(config, attribute) == expected
+    found = getattr(config, attribute)
+    if isinstance(found, Secret):  # the client secret is held concealed
+        found = found.reveal()
+    assert found == expected
 
 
 @pytest.mark.parametrize(
@@ -91,7 +95,8 @@ def test_a_variable_fills_only_what_is_not_passed(
     argument: str, value: str, attribute: str, from_env: str
 ) -> None:
     config = resolve(FULL_ENV, **{argument: value})
-    assert getattr(config, attribute) == from_env
+    found = getattr(config, attribute)
+    assert (found.reveal() if isinstance(found, Secret) else found) == from_env
 
 
 def test_everything_from_the_environment_keeps_the_variables_token_url() -> None:

@@ -555,3 +555,52 @@ def test_auth_refuses_pickling_and_hides_the_secret() -> None:
     assert CANARY_SECRET not in repr(auth)
     with pytest.raises(TypeError):
         pickle.dumps(auth)
+
+
+def _with_locals(exc: BaseException) -> str:
+    """What a capture_locals traceback prints of the SDK's own frames (not the test's)."""
+    import traceback
+
+    import fibrecafe_client
+
+    package = os.path.dirname(fibrecafe_client.__file__)
+    shown: list[str] = []
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename.startswith(package):
+            shown += [f"{name} = {value!r}" for name, value in frame.f_locals.items()]
+    assert shown, "no SDK frame on the traceback"
+    return "\n".join(shown)
+
+
+async def test_no_frame_of_a_refused_token_holds_the_token(
+    make_client: MakeClient, gateway: respx.MockRouter
+) -> None:
+    """Issue 11.10: a TokenError raised while reading a token response left the token in a
+    local (the parsed response model), which capture_locals tracebacks print."""
+    gateway["token"].respond(
+        200, json={"access_token": f"{CANARY_TOKEN} tail", "token_type": "Bearer"}
+    )
+    with pytest.raises(TokenError) as info:
+        await resolve(make_client().service_tests.get(123))
+    assert CANARY_TOKEN not in _with_locals(info.value)
+
+
+def test_no_frame_of_a_construction_error_holds_the_client_secret() -> None:
+    """Issue 11.10: a ConfigurationError at construction left the secret in SDK frame locals."""
+    from fibrecafe_client import ConfigurationError, FibreCafe
+    from fibrecafe_client._secret import Secret
+
+    secret = "frame-local-canary-0xF00D"
+    settings: list[dict[str, Any]] = [
+        {"client_id": "id", "base_url": "ftp://nowhere"},
+        {"client_id": "id", "timeout": -1},
+        {"client_id": " padded "},
+    ]
+    for bad in settings:
+        with pytest.raises(ConfigurationError) as info:
+            FibreCafe(client_secret=secret, **bad)
+        sdk_frames = _with_locals(info.value)
+        assert secret not in sdk_frames, bad
+        assert "Secret('***')" in sdk_frames
+    assert repr(Secret(secret)) == "Secret('***')"
+    assert secret not in f"{Secret(secret)}"

@@ -39,7 +39,7 @@ def test_everything_from_environment_variables(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FIBRECAFE_SCOPE", "com.fibregateway.cvt/tenant.all.all")
     with FibreCafe() as client:
         config = client._config
-    assert (config.client_id, config.client_secret) == ("env-id", CANARY_SECRET)
+    assert (config.client_id, config.client_secret.reveal()) == ("env-id", CANARY_SECRET)
     assert config.base_url == "http://127.0.0.1:8123/v1"  # trailing slash dropped
     assert config.token_url == "http://127.0.0.1:8123/oauth/token"
     assert config.scope == "com.fibregateway.cvt/tenant.all.all"
