@@ -139,7 +139,7 @@ class RedisKciStore:
         url: str | None = None,
         *,
         client: redis.Redis | None = None,
-        async_client: redis.asyncio.Redis | None = None,
+        async_client: Any = None,  # a redis.asyncio.Redis (unknown to type checkers of the wheel)
         prefix: str = "fibrecafe:kci:",
         ttl: float = _DAY,
         timeout: float = 2.0,
@@ -172,7 +172,7 @@ class RedisKciStore:
         self._timeout = timeout
         self._client = client
         self._client_pid = os.getpid()
-        self._fixed_async = async_client
+        self._fixed_async: redis.asyncio.Redis | None = async_client
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, redis.asyncio.Redis
         ] = weakref.WeakKeyDictionary()
