@@ -62,9 +62,18 @@ class _Printer:
         self._labels = labels
         self._lock = threading.Lock()
         self._started = time.monotonic()
+        self._kcis_closed = False
+
+    def close_kcis(self) -> None:
+        """Print no more KCIs: the report that follows is final (a late redelivery or warning
+        KCI from the sandbox's lifecycle would otherwise land after it)."""
+        with self._lock:
+            self._kcis_closed = True
 
     def line(self, text: str, **record: Any) -> None:
         with self._lock:
+            if self._kcis_closed and record.get("event") == "kci":
+                return
             if self._json:
                 self._out.write(json.dumps(record, default=str) + "\n")
             else:
@@ -142,6 +151,7 @@ def run_demo(
             journey_ok = True
             if red is not None and red.final_get is not None:
                 journey_ok = _problem_journey(client, receiver, red.final_get, labels, printer)
+            printer.close_kcis()
             _summarise(printer, outcomes, sandbox, journey_ok=journey_ok)
     return 0 if all(o.ok for o in outcomes) and journey_ok else 1
 
