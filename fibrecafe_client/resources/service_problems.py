@@ -44,14 +44,7 @@ from fibrecafe_client.models import (
 )
 from fibrecafe_client.models._service_problems import positive_id, resolution_id_of
 
-# The argument checks shared with service tests (one decision, both resources).
-from .service_tests import (
-    POLL_BACKOFF,
-    _invalid,  # pyright: ignore[reportPrivateUsage]
-    _options,  # pyright: ignore[reportPrivateUsage]
-    _positive_seconds,  # pyright: ignore[reportPrivateUsage]
-    _specification,  # pyright: ignore[reportPrivateUsage]
-)
+from ._arguments import POLL_BACKOFF, call_options, invalid, positive_seconds, specification
 
 __all__ = ["AsyncServiceProblems", "ServiceProblems"]
 
@@ -75,14 +68,14 @@ def _argument(loc: tuple[int | str, ...]) -> str:
 
 def _first_error(exc: ValidationError) -> RequestValidationError:
     error = exc.errors(include_url=False, include_input=False)[0]
-    return _invalid(_argument(tuple(error["loc"])), error["msg"])
+    return invalid(_argument(tuple(error["loc"])), error["msg"])
 
 
 def _id(name: str, value: object) -> int:
     try:
         return positive_id(name, value)
     except ValueError as exc:
-        raise _invalid(name, str(exc).removeprefix(f"{name} ")) from None
+        raise invalid(name, str(exc).removeprefix(f"{name} ")) from None
 
 
 def _contact(name: str, value: object) -> Contact | None:
@@ -92,8 +85,8 @@ def _contact(name: str, value: object) -> Contact | None:
         try:
             return Contact.model_validate(value)
         except ValidationError as exc:
-            raise _invalid(name, str(exc.errors()[0]["msg"])) from None
-    raise _invalid(name, f"expected a Contact or a mapping, not {type(value).__name__}")
+            raise invalid(name, str(exc.errors()[0]["msg"])) from None
+    raise invalid(name, f"expected a Contact or a mapping, not {type(value).__name__}")
 
 
 def _address(value: object) -> AddressIdentifier | None:
@@ -105,21 +98,21 @@ def _address(value: object) -> AddressIdentifier | None:
         except ValidationError as exc:
             raise _first_error(exc) from None
     kind = type(value).__name__
-    raise _invalid("address", f"expected an AddressIdentifier or a mapping, not {kind}")
+    raise invalid("address", f"expected an AddressIdentifier or a mapping, not {kind}")
 
 
 def _characteristics(value: object) -> list[Characteristic]:
     try:
         return normalise_problem_characteristics(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise _invalid("characteristics", str(exc)) from None
+        raise invalid("characteristics", str(exc)) from None
 
 
 def _call(
     method: str, path: str, body: bytes | None, options: tuple[object, object, object]
 ) -> Call:
     """A Call from ``(conversation_id, extra_headers, timeout)``, each checked."""
-    cid, headers, per_call = _options(*options)
+    cid, headers, per_call = call_options(*options)
     return Call(
         method, path, conversation_id=cid, body=body, extra_headers=headers, timeout=per_call
     )
@@ -147,9 +140,9 @@ def build_request(
     """The validated ``POST /service-problems`` body (pure; raises RequestValidationError)."""
     if not isinstance(problem_type, str):
         kind = type(problem_type).__name__
-        raise _invalid("problem_type", f"expected a ProblemType or str, not {kind}")
+        raise invalid("problem_type", f"expected a ProblemType or str, not {kind}")
     if primary_contact is None:
-        raise _invalid("primary_contact", "is required (a contact available at the address)")
+        raise invalid("primary_contact", "is required (a contact available at the address)")
     fields: dict[str, Any] = {
         "service_test_id": _id("service_test_id", service_test_id),
         "problem_type": ProblemType(problem_type)
@@ -168,7 +161,7 @@ def build_request(
         "notes": notes,
     }
     if service_specification is not None:
-        fields["service_specification"] = _specification(service_specification)
+        fields["service_specification"] = specification(service_specification)
     for name, value in (
         ("appointment_reservation_id", appointment_reservation_id),
         ("parent_service_problem_id", parent_service_problem_id),
@@ -192,7 +185,7 @@ def create_call(
 ) -> Call:
     """The ``POST /service-problems`` call for a validated request (pure)."""
     if not isinstance(request, ServiceProblemRequest):
-        raise _invalid("request", f"expected a ServiceProblemRequest, not {type(request).__name__}")
+        raise invalid("request", f"expected a ServiceProblemRequest, not {type(request).__name__}")
     return _call(
         "POST", PROBLEMS_PATH, request.to_body(), (conversation_id, extra_headers, timeout)
     )
@@ -245,7 +238,7 @@ def amend_call(
         )
     given = {k: v for k, v in fields.items() if v is not None}
     if len(given) == 1:
-        raise _invalid("amend", "give at least one field to change")
+        raise invalid("amend", "give at least one field to change")
     try:
         body = ServiceProblemAmendmentRequest.model_validate(given)
     except ValidationError as exc:
@@ -264,7 +257,7 @@ def cancel_call(
 ) -> Call:
     """The validated ``POST /service-problem-cancellations`` call (pure)."""
     if not isinstance(reason_code, str):
-        raise _invalid(
+        raise invalid(
             "reason_code",
             f"expected a CancellationReasonCode or str, not {type(reason_code).__name__}",
         )
@@ -297,16 +290,16 @@ def resolution_call(
     try:
         number = resolution_id_of(resolution)
     except ValueError as exc:
-        raise _invalid("resolution_id", str(exc).removeprefix("resolution_id ")) from None
+        raise invalid("resolution_id", str(exc).removeprefix("resolution_id ")) from None
     body: dict[str, str] = {"status": decision}
     if notes is not None:
         if not isinstance(notes, str):
-            raise _invalid("notes", f"must be a string, not {type(notes).__name__}")
+            raise invalid("notes", f"must be a string, not {type(notes).__name__}")
         if not notes.strip() or len(notes) > 1000:
-            raise _invalid("notes", "must be 1-1000 characters, not blank")
+            raise invalid("notes", "must be 1-1000 characters, not blank")
         body["tenantNotes"] = notes
     elif decision == "REJECTED":
-        raise _invalid("notes", "a rejection needs the reason (tenantNotes), for the supplier")
+        raise invalid("notes", "a rejection needs the reason (tenantNotes), for the supplier")
     return _call(
         "PATCH",
         f"{RESOLUTIONS_PATH}/{number}",
@@ -332,11 +325,11 @@ class _ProblemWaitLoop:
         max_poll_interval: object,
         clock: Callable[[], float],
     ) -> None:
-        self.timeout = _positive_seconds("timeout", timeout)
-        self._interval = _positive_seconds("poll_interval", poll_interval)
-        self._max_interval = _positive_seconds("max_poll_interval", max_poll_interval)
+        self.timeout = positive_seconds("timeout", timeout)
+        self._interval = positive_seconds("poll_interval", poll_interval)
+        self._max_interval = positive_seconds("max_poll_interval", max_poll_interval)
         if self._max_interval < self._interval:
-            raise _invalid("max_poll_interval", "must be >= poll_interval")
+            raise invalid("max_poll_interval", "must be >= poll_interval")
         self.problem_id = problem_id
         self._clock = clock
         self._deadline = clock() + self.timeout

@@ -11,19 +11,16 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 import httpx
 from pydantic import ValidationError
 
-from fibrecafe_client._config import check_headers, check_timeout
 from fibrecafe_client._pipeline import AsyncPipeline, Call, SyncPipeline, new_id
 from fibrecafe_client._telemetry import operation_scope
 from fibrecafe_client.errors import (
     APIConnectionError,
-    ConfigurationError,
     RequestValidationError,
     ServiceTestWaitTimeout,
 )
@@ -36,11 +33,17 @@ from fibrecafe_client.models import (
     ServiceTestRequest,
     normalise_characteristics,
 )
+from fibrecafe_client.resources._arguments import (
+    POLL_BACKOFF,
+    call_options,
+    invalid,
+    positive_seconds,
+    specification,
+)
 
 __all__ = ["AsyncServiceTests", "ServiceTests"]
 
 _PATH: Final = "/service-tests"
-_CONVERSATION_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
 _ARGUMENTS: Final[Mapping[str, str]] = {
     "serviceId": "service_id",
     "problemType": "problem_type",
@@ -48,12 +51,6 @@ _ARGUMENTS: Final[Mapping[str, str]] = {
     "supplier": "supplier",
     "characteristics": "characteristics",
 }
-#: Growth of the poll interval after each poll of ``wait``.
-POLL_BACKOFF: Final = 1.5
-
-
-def _invalid(argument: str, problem: str) -> RequestValidationError:
-    return RequestValidationError(f"{argument}: {problem}")
 
 
 def _first_error(exc: ValidationError) -> RequestValidationError:
@@ -61,44 +58,7 @@ def _first_error(exc: ValidationError) -> RequestValidationError:
     loc = [str(p) for p in error["loc"]]
     argument = _ARGUMENTS.get(loc[0], loc[0]) if loc else "request"
     where = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
-    return _invalid(argument + where, error["msg"])
-
-
-def _specification(value: object) -> ServiceSpecification:
-    if isinstance(value, ServiceSpecification):
-        return value
-    if isinstance(value, str):
-        if not value.strip():
-            raise _invalid("service_specification", "must not be empty")
-        return ServiceSpecification(id=value)
-    if isinstance(value, Mapping):
-        try:
-            return ServiceSpecification.model_validate(value)
-        except ValidationError as exc:
-            error = exc.errors(include_url=False, include_input=False)[0]
-            field = ".".join(str(p) for p in error["loc"])
-            raise _invalid(f"service_specification.{field}", error["msg"]) from None
-    raise _invalid(
-        "service_specification",
-        f"expected an id string, a ServiceSpecification or a mapping, not {type(value).__name__}",
-    )
-
-
-def _options(
-    conversation_id: object, extra_headers: object, timeout: object
-) -> tuple[str, dict[str, str], httpx.Timeout | None]:
-    if conversation_id is None:
-        cid = new_id()
-    elif isinstance(conversation_id, str) and _CONVERSATION_ID.match(conversation_id):
-        cid = conversation_id
-    else:
-        raise _invalid("conversation_id", "must be 1-200 printable ASCII characters, no spaces")
-    try:
-        headers = check_headers("extra_headers", {} if extra_headers is None else extra_headers)
-        per_call = None if timeout is None else check_timeout("timeout", timeout)
-    except ConfigurationError as exc:
-        raise RequestValidationError(str(exc)) from None
-    return cid, headers, per_call
+    return invalid(argument + where, error["msg"])
 
 
 def create_call(
@@ -115,17 +75,17 @@ def create_call(
     """The validated ``POST /service-tests`` call (pure; raises RequestValidationError)."""
     if not isinstance(problem_type, str):
         kind = type(problem_type).__name__
-        raise _invalid("problem_type", f"expected a ProblemType or str, not {kind}")
+        raise invalid("problem_type", f"expected a ProblemType or str, not {kind}")
     if isinstance(characteristics, ServiceTestCharacteristics):
         try:
             characteristics.check_for(problem_type)
         except ValueError as exc:
-            raise _invalid("characteristics", str(exc)) from None
+            raise invalid("characteristics", str(exc)) from None
     try:
         wire_characteristics = normalise_characteristics(characteristics)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise _invalid("characteristics", str(exc)) from None
-    spec = _specification(service_specification)
+        raise invalid("characteristics", str(exc)) from None
+    spec = specification(service_specification)
     known = problem_type in ProblemType.__members__
     try:
         body = ServiceTestRequest(
@@ -137,7 +97,7 @@ def create_call(
         )
     except ValidationError as exc:
         raise _first_error(exc) from None
-    cid, headers, per_call = _options(conversation_id, extra_headers, timeout)
+    cid, headers, per_call = call_options(conversation_id, extra_headers, timeout)
     return Call(
         "POST",
         _PATH,
@@ -151,14 +111,14 @@ def create_call(
 def test_id_of(test_id: object) -> int:
     """A test id as the positive int the gateway allocates (``"123"`` is accepted too)."""
     if isinstance(test_id, bool):
-        raise _invalid("test_id", "must be an int or a string of digits, not a bool")
+        raise invalid("test_id", "must be an int or a string of digits, not a bool")
     if isinstance(test_id, int) and test_id > 0:
         return test_id
     if isinstance(test_id, str) and test_id.isascii() and test_id.isdigit() and len(test_id) < 20:
         value = int(test_id)
         if value > 0:
             return value
-    raise _invalid("test_id", f"must be a positive integer id, got {test_id!r}")
+    raise invalid("test_id", f"must be a positive integer id, got {test_id!r}")
 
 
 def get_call(
@@ -170,18 +130,10 @@ def get_call(
 ) -> Call:
     """The validated ``GET /service-tests/{id}`` call (pure; raises RequestValidationError)."""
     number = test_id_of(test_id)
-    cid, headers, per_call = _options(conversation_id, extra_headers, timeout)
+    cid, headers, per_call = call_options(conversation_id, extra_headers, timeout)
     return Call(
         "GET", f"{_PATH}/{number}", conversation_id=cid, extra_headers=headers, timeout=per_call
     )
-
-
-def _positive_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid(name, f"must be a number of seconds, not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise _invalid(name, f"must be a positive number of seconds, got {value!r}")
-    return float(value)
 
 
 class _WaitLoop:
@@ -197,7 +149,7 @@ class _WaitLoop:
         clock: Callable[[], float],
     ) -> None:
         seconds = {
-            name: _positive_seconds(name, value)
+            name: positive_seconds(name, value)
             for name, value in (
                 ("timeout", timeout),
                 ("poll_interval", poll_interval),
@@ -205,7 +157,7 @@ class _WaitLoop:
             )
         }
         if seconds["max_poll_interval"] < seconds["poll_interval"]:
-            raise _invalid("max_poll_interval", "must be >= poll_interval")
+            raise invalid("max_poll_interval", "must be >= poll_interval")
         self.test_id = test_id
         self.timeout = seconds["timeout"]
         self._clock = clock
