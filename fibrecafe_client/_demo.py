@@ -185,10 +185,15 @@ def _problem_journey(
             )
         accepted.set()
 
-    @receiver.on("SERVICE_PROBLEM", status=["COMPLETED", "CANCELLED", "REJECTED"])
-    def finished(kci: ServiceProblemKci) -> None:
-        if kci.entity_id in labels:
+    # A listener, not a handler: listeners run after the KCI is handled, in subscription
+    # order, so the printer (subscribed first) has printed the final KCI before the journey
+    # goes on to its result (a handler set this too early and the last KCI raced the report).
+    def finished(kci: Kci) -> None:
+        ended = kci.entity_status in ("COMPLETED", "CANCELLED", "REJECTED")
+        if kci.entity_type == "SERVICE_PROBLEM" and ended and kci.entity_id in labels:
             completed.set()
+
+    receiver.subscribe(finished)
 
     request = test.problem_request(
         problem_text="Service is completely down since this morning.",
