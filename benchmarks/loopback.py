@@ -3,8 +3,9 @@
 The sandbox (uvicorn) runs in a child process on 127.0.0.1; this process runs the clients, so
 client and server each have a CPU of their own on a 2-core machine. The same ``get()`` calls go
 through ``AsyncFibreCafe`` on httpx's pool, ``AsyncFibreCafe(http_backend="aiohttp")``, a raw
-``httpx.AsyncClient`` and a raw ``aiohttp.ClientSession`` sending the same bearer and id headers
-and decoding the same JSON. The aiohttp rows need the ``aiohttp`` extra (in ``dev``).
+``httpx.AsyncClient`` (on httpx's pool, and on the SDK's aiohttp transport: the floor of anything
+that speaks httpx) and a raw ``aiohttp.ClientSession`` sending the same bearer and id headers and
+decoding the same JSON. The aiohttp rows need the ``aiohttp`` extra (in ``dev``).
 """
 
 from __future__ import annotations
@@ -148,13 +149,25 @@ async def _cases(
         async def sdk_aio_get() -> object:
             return await sdk_aio.service_tests.get(test.id)
 
+        async def httpx_aio_get() -> object:
+            # The floor of any SDK built on httpx's interface: httpx's client on the same
+            # aiohttp transport, no SDK.
+            response = await aio.get(url, headers=headers())
+            if response.status_code != 200:
+                raise AssertionError(f"raw httpx on aiohttp got {response.status_code}")
+            return response.json()
+
         async def raw_aio_get() -> object:
             async with session.get(url, headers=headers()) as response:
                 if response.status != 200:
                     raise AssertionError(f"raw aiohttp got {response.status}")
                 return json.loads(await response.read())
 
-        cases |= {"sdk+aiohttp": sdk_aio_get, "raw aiohttp": raw_aio_get}
+        cases |= {
+            "sdk+aiohttp": sdk_aio_get,
+            "httpx on aiohttp": httpx_aio_get,
+            "raw aiohttp": raw_aio_get,
+        }
     return cases, closers
 
 
@@ -215,6 +228,20 @@ def _figures(width: int, total: int, samples: dict[str, list[float]]) -> list[Fi
                 "x",
                 ">=",
                 TARGET,
+            ),
+            Figure(
+                NAME,
+                f"{width} in flight: SDK on aiohttp / raw httpx.AsyncClient on aiohttp",
+                _ratio(samples, "sdk+aiohttp", "httpx on aiohttp"),
+                "x",
+                ">=",
+                TARGET,
+            ),
+            Figure(
+                NAME,
+                f"{width} in flight: raw httpx.AsyncClient on aiohttp / raw aiohttp (the floor)",
+                _ratio(samples, "httpx on aiohttp", "raw aiohttp"),
+                "x",
             ),
         ]
     return figures

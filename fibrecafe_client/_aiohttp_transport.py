@@ -31,6 +31,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from ._owned_clients import OwnedAsyncClient
+
 __all__ = ["AiohttpClient", "SdkAiohttpTransport", "map_exception"]
 
 
@@ -173,9 +175,9 @@ class SdkAiohttpTransport(AiohttpTransport):
         raise failure  # outside the except: aiohttp's exception is not even the context
 
 
-class AiohttpClient(httpx.AsyncClient):
+class AiohttpClient(OwnedAsyncClient):
     """An ``httpx.AsyncClient`` whose transports (for proxies from the environment too) are
-    :class:`SdkAiohttpTransport`."""
+    :class:`SdkAiohttpTransport`, keeping no cookies (see :mod:`._owned_clients`)."""
 
     def _init_transport(  # noqa: PLR0917 - httpx's signature
         self,

@@ -33,6 +33,7 @@ from ._auth import AccessToken, ClientCredentialsAuth
 from ._config import DEFAULT_TIMEOUT, ClientConfig, Environment, TokenAuthMethod, resolve_config
 from ._deadline import DEFAULT_MAX_RESPONSE_BYTES, send_async, send_sync
 from ._logging import configure_from_env
+from ._owned_clients import OwnedAsyncClient, OwnedClient
 from ._pipeline import USER_AGENT, AsyncPipeline, Settings, SyncPipeline, ensure_open
 from ._retry import RetryPolicy
 from ._secret import conceal
@@ -248,7 +249,7 @@ def _async_factory(
 ) -> Callable[[], httpx.AsyncClient]:
     """What builds the async client's own pool: httpx's, or aiohttp's (``http_backend``)."""
     if backend == "httpx":
-        return lambda: httpx.AsyncClient(timeout=config.timeout, follow_redirects=False)
+        return lambda: OwnedAsyncClient(timeout=config.timeout, follow_redirects=False)
     if backend != "aiohttp":
         raise ConfigurationError(f"http_backend must be 'httpx' or 'aiohttp', not {backend!r}")
     if http_client is not None:
@@ -333,7 +334,7 @@ class FibreCafe(_ClientBase):
         _check_http_client(http_client, httpx.Client)
         cap = _check_max_bytes(max_response_bytes)
         pool: _Pool[httpx.Client] = _Pool(
-            http_client, lambda: httpx.Client(timeout=config.timeout, follow_redirects=False)
+            http_client, lambda: OwnedClient(timeout=config.timeout, follow_redirects=False)
         )
         the_clock = clock or time.monotonic
         the_sleep = sleep or time.sleep
