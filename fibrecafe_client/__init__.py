@@ -80,6 +80,7 @@ from .models import (
     ServiceTestOutcome,
     ServiceTestResult,
     ServiceTestStatus,
+    UnknownValue,
     UpdateType,
 )
 from .resources import AsyncServiceProblems, AsyncServiceTests, ServiceProblems, ServiceTests
@@ -208,6 +209,7 @@ __all__ = [
     "TokenError",
     "TokenInfo",
     "TokenTimeoutError",
+    "UnknownValue",
     "UnprocessableEntityError",
     "UpdateType",
     "__version__",

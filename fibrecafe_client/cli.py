@@ -314,7 +314,7 @@ def _live_view(out: TextIO, args: argparse.Namespace) -> Callable[[ServiceTest],
 
 def describe_kci(kci: Kci) -> str:
     """One line for a KCI: entity, sequence, update type, reason and entity status."""
-    reason = kci.information.type if kci.information is not None else None
+    reason: str | None = kci.information.type if kci.information is not None else None
     if kci.action is not None:
         reason = kci.action.type
     if kci.error is not None:

@@ -25,6 +25,7 @@ from fibrecafe_client.models import (
     ServiceProblemStatus,
     ServiceTest,
     ServiceTestStatus,
+    UnknownValue,
     UpdateType,
 )
 from fibrecafe_client.models._enums import OpenEntityType, OpenUpdateType
@@ -139,8 +140,8 @@ class ServiceTestKci(_KciEnvelope):
         return self.entity.id
 
     @property
-    def entity_status(self) -> ServiceTestStatus | str:
-        """The test's status (an enum member when known, else the raw string)."""
+    def entity_status(self) -> ServiceTestStatus | UnknownValue:
+        """The test's status (an enum member when known, else an :class:`UnknownValue`)."""
         return self.entity.status
 
     @property
@@ -173,8 +174,8 @@ class ServiceProblemKci(_KciEnvelope):
         return self.entity.id
 
     @property
-    def entity_status(self) -> ServiceProblemStatus | str:
-        """The problem's status (an enum member when known, else the raw string)."""
+    def entity_status(self) -> ServiceProblemStatus | UnknownValue:
+        """The problem's status (an enum member when known, else an :class:`UnknownValue`)."""
         return self.entity.status
 
     @property
@@ -190,7 +191,7 @@ class ServiceProblemKci(_KciEnvelope):
         return self.is_action_required or self.entity.needs_tenant_action
 
     @property
-    def action_type(self) -> InformationType | str | None:
+    def action_type(self) -> InformationType | UnknownValue | None:
         """``action.type`` of an ACTION_REQUIRED KCI (``CONFIRM``...), else None."""
         return None if self.action is None else self.action.type
 

@@ -8,6 +8,7 @@ from ._enums import (
     OutcomeResult,
     ProblemType,
     ServiceTestStatus,
+    UnknownValue,
     UpdateType,
 )
 from ._errors import GatewayError
@@ -84,6 +85,7 @@ __all__ = [
     "ServiceTestRequest",
     "ServiceTestResult",
     "ServiceTestStatus",
+    "UnknownValue",
     "UpdateType",
     "normalise_characteristics",
     "normalise_problem_characteristics",

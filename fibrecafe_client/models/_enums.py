@@ -2,15 +2,21 @@
 
 Every enum here is documented by Fibre Cafe, but the docs are incomplete and the gateway adds
 values over time. Fields typed with the ``Open*`` aliases accept any string: a known value becomes
-the enum member, an unknown one is kept as the plain ``str`` it arrived as, never rejected.
+the enum member, an unknown one an :class:`UnknownValue` (a ``str``), never rejected.
+
+Why a class of its own and not plain ``str``: ``ServiceTestStatus | str`` collapses to ``str``
+for a type checker (every member *is* a str), so it could neither narrow a status nor check a
+``match`` for exhaustiveness. ``ServiceTestStatus | UnknownValue`` is two disjoint types: a
+``case UnknownValue():`` arm covers what the SDK does not know yet, and ``assert_never`` works.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
 
 __all__ = [
     "EntityType",
@@ -26,8 +32,36 @@ __all__ = [
     "OutcomeResult",
     "ProblemType",
     "ServiceTestStatus",
+    "UnknownValue",
     "UpdateType",
 ]
+
+
+class UnknownValue(str):
+    """An enum value the SDK does not list (yet): the gateway's string, kept as it arrived.
+
+    It is a ``str`` (``UnknownValue("NEW") == "NEW"``, it serialises as the plain string) whose
+    type tells it apart from the members of the enum it stands beside, e.g.
+    ``status: ServiceTestStatus | UnknownValue``::
+
+        match test.status:
+            case ServiceTestStatus.COMPLETED: ...
+            case UnknownValue(): ...  # a status published after this SDK version
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"UnknownValue({str.__repr__(self)})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        # Only reached for a string no enum member matched (the aliases below are left_to_right).
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
+        )
 
 
 class ServiceTestStatus(StrEnum):
@@ -149,13 +183,17 @@ class EntityType(StrEnum):
     SERVICE_PROBLEM = "SERVICE_PROBLEM"
 
 
-# left_to_right: a known value becomes the enum member (a smart union would pick the plain str).
-OpenServiceTestStatus: TypeAlias = Annotated[
-    ServiceTestStatus | str, Field(union_mode="left_to_right")
-]
-OpenProblemType: TypeAlias = Annotated[ProblemType | str, Field(union_mode="left_to_right")]
-OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | str, Field(union_mode="left_to_right")]
-OpenErrorCode: TypeAlias = Annotated[ErrorCode | str, Field(union_mode="left_to_right")]
-OpenUpdateType: TypeAlias = Annotated[UpdateType | str, Field(union_mode="left_to_right")]
-OpenInformationType: TypeAlias = Annotated[InformationType | str, Field(union_mode="left_to_right")]
-OpenEntityType: TypeAlias = Annotated[EntityType | str, Field(union_mode="left_to_right")]
+# left_to_right: a known value becomes the enum member, only the rest an UnknownValue.
+_KNOWN_FIRST: Any = Field(union_mode="left_to_right")
+
+OpenServiceTestStatus: TypeAlias = Annotated[ServiceTestStatus | UnknownValue, _KNOWN_FIRST]
+OpenProblemType: TypeAlias = Annotated[ProblemType | UnknownValue, _KNOWN_FIRST]
+OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | UnknownValue, _KNOWN_FIRST]
+OpenErrorCode: TypeAlias = Annotated[ErrorCode | UnknownValue, _KNOWN_FIRST]
+OpenUpdateType: TypeAlias = Annotated[UpdateType | UnknownValue, _KNOWN_FIRST]
+OpenInformationType: TypeAlias = Annotated[InformationType | UnknownValue, _KNOWN_FIRST]
+OpenEntityType: TypeAlias = Annotated[EntityType | UnknownValue, _KNOWN_FIRST]
+
+# Request bodies hold what the caller wrote, so they accept any ``str`` for checkers too (an
+# unknown value stays the caller's plain string); only what the gateway sends is UnknownValue.
+ProblemTypeArgument: TypeAlias = Annotated[ProblemType | str, _KNOWN_FIRST]

@@ -5,8 +5,9 @@ as :class:`~fibrecafe_client.ServiceTest` does for tests.
 
 The public docs of this area are partial (see ``docs/service-problems.md``). Where they are
 silent the models are tolerant: only ``id`` and ``status`` of a problem are required, unknown
-fields are kept in ``model_extra``, unknown enum values are kept as plain strings, and no rule
-the docs do not state is enforced on the client side.
+fields are kept in ``model_extra``, unknown enum values are kept (as
+:class:`~fibrecafe_client.UnknownValue` strings), and no rule the docs do not state is enforced
+on the client side.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from pydantic import Field, field_validator
 
 from ._base import FibreCafeModel
 from ._enums import (
+    _KNOWN_FIRST,  # pyright: ignore[reportPrivateUsage] - one package, one marker
     OpenProblemType,
     OpenUpdateType,
     OutcomeResult,
     ProblemType,
+    ProblemTypeArgument,
     ServiceTestStatus,
+    UnknownValue,
 )
 from ._errors import GatewayError
 from ._service_tests import (
@@ -143,18 +147,11 @@ class CancellationReasonCode(StrEnum):
     OTHER = "OTHER"
 
 
-OpenServiceProblemStatus: TypeAlias = Annotated[
-    ServiceProblemStatus | str, Field(union_mode="left_to_right")
-]
-OpenRequestStatus: TypeAlias = Annotated[
-    ServiceProblemRequestStatus | str, Field(union_mode="left_to_right")
-]
-OpenResolutionStatus: TypeAlias = Annotated[
-    ResolutionStatus | str, Field(union_mode="left_to_right")
-]
-OpenCancellationReason: TypeAlias = Annotated[
-    CancellationReasonCode | str, Field(union_mode="left_to_right")
-]
+OpenServiceProblemStatus: TypeAlias = Annotated[ServiceProblemStatus | UnknownValue, _KNOWN_FIRST]
+OpenRequestStatus: TypeAlias = Annotated[ServiceProblemRequestStatus | UnknownValue, _KNOWN_FIRST]
+OpenResolutionStatus: TypeAlias = Annotated[ResolutionStatus | UnknownValue, _KNOWN_FIRST]
+OpenCancellationReason: TypeAlias = Annotated[CancellationReasonCode | UnknownValue, _KNOWN_FIRST]
+CancellationReasonArgument: TypeAlias = Annotated[CancellationReasonCode | str, _KNOWN_FIRST]
 
 
 class ServiceProblemWarning(UserWarning):
@@ -588,7 +585,7 @@ class ServiceProblemRequest(FibreCafeModel):
     """
 
     external_identifier: str | None = Field(default=None, min_length=1, max_length=64)
-    problem_type: OpenProblemType
+    problem_type: ProblemTypeArgument
     problem_text: str = Field(min_length=10, max_length=80)
     service_id: str = Field(min_length=1, max_length=50)
     service_specification: ServiceSpecification | None = None
@@ -642,7 +639,7 @@ class ServiceProblemCancellationRequest(FibreCafeModel):
     Whether ``OTHER`` requires ``text`` is undocumented, so it is not required."""
 
     service_problem_id: int = Field(ge=1)
-    reason_code: OpenCancellationReason
+    reason_code: CancellationReasonArgument
     text: _Text1000 | None = None
 
     @field_validator("reason_code")

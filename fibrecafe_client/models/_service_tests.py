@@ -21,7 +21,9 @@ from ._enums import (
     OpenServiceTestStatus,
     OutcomeResult,
     ProblemType,
+    ProblemTypeArgument,
     ServiceTestStatus,
+    UnknownValue,
 )
 
 if TYPE_CHECKING:
@@ -179,7 +181,7 @@ class ServiceTest(FibreCafeModel):
         return isinstance(self.status, ServiceTestStatus) and self.status.is_terminal
 
     @property
-    def test_result(self) -> OutcomeResult | str | None:
+    def test_result(self) -> OutcomeResult | UnknownValue | None:
         """Shortcut to ``result.test_outcome.test_result`` (None until there is a result)."""
         if self.result is None or self.result.test_outcome is None:
             return None
@@ -366,7 +368,7 @@ class ServiceTestRequest(FibreCafeModel):
     """
 
     service_id: str = Field(min_length=1, max_length=50)
-    problem_type: OpenProblemType
+    problem_type: ProblemTypeArgument
     service_specification: ServiceSpecification
     supplier: str = Field(min_length=1, max_length=20, pattern=r"^\w+$")
     characteristics: list[Characteristic] = Field(min_length=1)

@@ -15,6 +15,7 @@ from fibrecafe_client import (
     KciParseError,
     ServiceTestKci,
     ServiceTestStatus,
+    UnknownValue,
     UpdateType,
     parse_kci,
 )
@@ -177,8 +178,18 @@ def test_unknown_enum_values_are_kept_as_strings(make_kci: KciFactory) -> None:
     assert kci.error.code == "SUPPLIER_ON_STRIKE"
     assert kci.entity.problem_type == "FLOODING"
     assert kci.entity.test_result == "PURPLE"
-    for value in (kci.update_type, kci.entity_status, kci.information.type, kci.error.code):
-        assert type(value) is str
+    unknown = (
+        kci.update_type,
+        kci.entity_status,
+        kci.information.type,
+        kci.error.code,
+        kci.entity.problem_type,
+        kci.entity.test_result,
+    )
+    for value in unknown:
+        assert type(value) is UnknownValue  # a str, told apart from the enum members by type
+        assert isinstance(value, str)
+    assert json.loads(kci.to_json())["entity"]["result"]["testOutcome"]["testResult"] == "PURPLE"
 
 
 def test_odd_values_deep_inside_a_generic_entity_never_break_the_envelope(

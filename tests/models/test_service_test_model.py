@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from fibrecafe_client.models import (
     Characteristic,
@@ -18,6 +20,7 @@ from fibrecafe_client.models import (
     ServiceTestCharacteristics,
     ServiceTestRequest,
     ServiceTestStatus,
+    UnknownValue,
     normalise_characteristics,
     render_wire_datetime,
 )
@@ -58,6 +61,46 @@ def test_unknown_enum_values_and_fields_are_kept_and_written_back() -> None:
     assert test.model_extra == {"brandNewField": {"nested": [1, 2]}}
     assert not test.is_terminal  # unknown status never ends a wait early
     assert test.to_dict() == raw
+
+
+def test_an_unknown_value_is_an_unknown_value_a_known_one_the_member() -> None:
+    raw = entity("completed") | {"status": "PAUSED_BY_SUPPLIER", "problemType": "NEW_KIND"}
+    raw["result"]["testOutcome"]["testResult"] = "PURPLE"
+    for test in (ServiceTest.model_validate_json(json.dumps(raw)), ServiceTest.model_validate(raw)):
+        for value in (test.status, test.problem_type, test.test_result):
+            assert type(value) is UnknownValue
+        assert repr(test.status) == "UnknownValue('PAUSED_BY_SUPPLIER')"
+        assert str(test.status) == "PAUSED_BY_SUPPLIER"
+        assert f"{test.status}" == "PAUSED_BY_SUPPLIER"
+        assert json.loads(test.to_json())["problemType"] == "NEW_KIND"
+        assert test.to_dict()["status"] == "PAUSED_BY_SUPPLIER"
+        assert pickle.loads(pickle.dumps(test)) == test
+        assert type(pickle.loads(pickle.dumps(test)).status) is UnknownValue
+        # A dump fed back in gives the same types (known stays known, unknown stays unknown).
+        again = ServiceTest.model_validate(test.model_dump())
+        assert type(again.status) is UnknownValue
+    known = ServiceTest.model_validate(entity("completed"))
+    assert known.status is ServiceTestStatus.COMPLETED
+    assert known.problem_type is ProblemType.OUTAGE
+
+
+def test_a_request_keeps_the_callers_own_string_for_an_unknown_value() -> None:
+    request = ServiceTestRequest(
+        service_id="BBEU00537760",
+        problem_type="NEW_KIND",
+        service_specification=ServiceSpecification(id="FTTP"),
+        supplier="FIBRECO",
+        characteristics=[Characteristic(name="SERVICE_HAS_WORKED", value="false")],
+    )
+    assert request.problem_type == "NEW_KIND"
+    assert json.loads(request.model_dump_json())["problemType"] == "NEW_KIND"
+
+
+def test_an_open_enum_still_refuses_what_is_not_a_string() -> None:
+    raw = entity("completed") | {"status": 7}
+    with pytest.raises(ValidationError) as caught:
+        ServiceTest.model_validate(raw)
+    assert {error["type"] for error in caught.value.errors()} == {"enum", "string_type"}
 
 
 def test_measures_are_typed_and_metric_values_stay_strings() -> None:
