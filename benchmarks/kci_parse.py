@@ -85,7 +85,7 @@ class _BareOutcome(_Bare):
 
 class _BareResult(_Bare):
     test_validity: datetime | None = None
-    test_measures: list[_BareMeasure] = Field(default_factory=list)
+    test_measures: list[_BareMeasure] = Field(default_factory=list[_BareMeasure])
     test_outcome: _BareOutcome | None = None
 
 
@@ -99,7 +99,7 @@ class _BareServiceTest(_Bare):
     updated: datetime | None = None
     supplier_reference: str | None = None
     supplier: str | None = None
-    characteristics: list[_BareCharacteristic] = Field(default_factory=list)
+    characteristics: list[_BareCharacteristic] = Field(default_factory=list[_BareCharacteristic])
     result: _BareResult | None = None
 
 
@@ -117,7 +117,7 @@ class BareServiceTestKci(_Bare):
     information: _BareInformation | None = None
     action: _BareInformation | None = None
     error: _BareError | None = None
-    supplier_notes: list[_BareNote] = Field(default_factory=list)
+    supplier_notes: list[_BareNote] = Field(default_factory=list[_BareNote])
     entity_type: str
     entity: _BareServiceTest
 
