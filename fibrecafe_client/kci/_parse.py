@@ -139,7 +139,12 @@ def parse_kci(
         ...     print(exc.path, "-", exc.reason)
         supplier - required field is missing
     """
-    result = try_parse_kci(body, max_bytes=max_bytes, max_depth=max_depth)
+    # Request bodies are bytes: they skip try_parse_kci's type dispatch (a tenth of the overhead).
+    result = (
+        _parse_bytes(body, max_bytes, max_depth)
+        if type(body) is bytes
+        else try_parse_kci(body, max_bytes=max_bytes, max_depth=max_depth)
+    )
     if isinstance(result, ParseFailure):
         raise result.error
     return result
@@ -155,8 +160,10 @@ def try_parse_kci(
 
     Never raises an ``Exception``, whatever ``body`` is.
     """
+    if type(body) is bytes:
+        return _parse_bytes(body, max_bytes, max_depth)
     try:
-        if isinstance(body, bytes):
+        if isinstance(body, bytes):  # a subclass of bytes
             data = body
         elif isinstance(body, bytearray | memoryview):
             data = bytes(body)  # pyright: ignore[reportUnknownArgumentType] - any memoryview
@@ -171,9 +178,23 @@ def try_parse_kci(
             return _failure(
                 f"expected the body as bytes, str or a mapping, not {type(body).__name__}"
             )
+    except ValidationError as exc:
+        return _from_validation_error(exc)
+    except Exception as exc:
+        return _failure(f"the body could not be parsed ({type(exc).__name__})")
+    return _parse_bytes(data, max_bytes, max_depth)
+
+
+def _parse_bytes(data: bytes, max_bytes: int, max_depth: int) -> Kci | ParseFailure:
+    """The size limit, the nesting bound and the validation of an exact ``bytes`` body.
+
+    The nesting bound is inline: deleting every byte but ``{`` and ``[`` in one C-level pass
+    counts the openers, an upper bound on the depth, so ordinary bodies are never measured.
+    """
+    try:
         if len(data) > max_bytes:
             return _failure(f"the body is {len(data)} bytes, over the {max_bytes}-byte limit")
-        if _bytes_too_deep(data, max_depth):
+        if len(data.translate(None, _NOT_OPENERS)) > max_depth and _bytes_too_deep(data, max_depth):
             return _failure(f"objects and arrays are nested deeper than {max_depth} levels")
         return _validate_json(data)
     except ValidationError as exc:
@@ -189,20 +210,28 @@ def _validate_json(data: bytes) -> Kci:
     quarter of the parse. So the class is guessed from a byte search, validated directly, and the
     guess confirmed from the parsed ``entity_type``; a wrong guess or any validation error goes
     through the union, so results and errors are exactly the union's.
+
+    The model's ``__pydantic_validator__`` is called directly: ``model_validate_json`` is a
+    Python wrapper that costs about 5% of the parse. Before a deferred model is first built it is
+    a placeholder whose attribute access builds it, so this is right from the first call.
     """
-    model: type[ServiceTestKci] | type[ServiceProblemKci] | type[GenericKci] = GenericKci
-    if b'"SERVICE_TEST"' in data:
-        model = ServiceTestKci
-    elif b'"SERVICE_PROBLEM"' in data:
-        model = ServiceProblemKci
+    kci: Kci
     try:
-        kci = model.model_validate_json(data)
+        if b'"SERVICE_TEST"' in data:
+            kci = ServiceTestKci.__pydantic_validator__.validate_json(data)
+            if kci.entity_type == "SERVICE_TEST":
+                return kci
+        elif b'"SERVICE_PROBLEM"' in data:
+            kci = ServiceProblemKci.__pydantic_validator__.validate_json(data)
+            if kci.entity_type == "SERVICE_PROBLEM":
+                return kci
+        else:
+            kci = GenericKci.__pydantic_validator__.validate_json(data)
+            if kci.entity_type not in _MODELLED:
+                return kci
     except ValidationError:
-        return _KCI_ADAPTER.validate_json(data)
-    modelled = _MODELLED.get(kci.entity_type) if isinstance(kci.entity_type, str) else None
-    if (GenericKci if modelled is None else modelled[1]) is not model:
-        return _KCI_ADAPTER.validate_json(data)
-    return kci
+        pass
+    return _KCI_ADAPTER.validate_json(data)
 
 
 def _parse_mapping(body: Mapping[Any, Any], max_depth: int) -> Kci | ParseFailure:
@@ -216,15 +245,12 @@ def _failure(reason: str, *, path: str = "", malformed: bool = True) -> ParseFai
 
 
 def _bytes_too_deep(data: bytes, max_depth: int) -> bool:
-    """Whether brackets nest deeper than ``max_depth`` outside JSON strings.
+    """Whether brackets nest deeper than ``max_depth`` outside JSON strings, measured exactly.
 
-    The opener count bounds the depth from above, so ordinary bodies stop after one C-level
-    pass (deleting every other byte leaves the openers). Otherwise strings are removed,
+    Only called when the opener count (an upper bound) is over the limit. Strings are removed,
     brackets kept, and innermost pairs peeled off one level per pass: a depth over the limit
     leaves something after ``max_depth`` passes.
     """
-    if len(data.translate(None, _NOT_OPENERS)) <= max_depth:
-        return False
     brackets = _JSON_STRING.sub(b"", data).translate(_BRACKETS_AS_PARENS, _NOT_BRACKETS)
     for _ in range(max_depth):
         peeled = brackets.replace(b"()", b"")
