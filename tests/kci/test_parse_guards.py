@@ -146,3 +146,51 @@ def test_a_bytes_subclass_parses_like_bytes(make_kci: KciFactory) -> None:
 
     doc = make_kci("SERVICE_TEST")
     assert parse_kci(Body(json.dumps(doc).encode())) == parse_kci(json.dumps(doc).encode())
+
+
+def _outcome(body: object) -> object:
+    result = try_parse_kci(body)
+    if isinstance(result, ParseFailure):
+        return ("refused", result.malformed, result.error.errors)
+    return (type(result), result)
+
+
+def _odd_tags(make_kci: KciFactory) -> list[dict[str, Any]]:
+    """Bodies whose entity type is where the fast union's lookup and the public union's could
+    disagree: snake-case key, both keys, a null or numeric tag, an unknown type, none at all."""
+    bodies: list[dict[str, Any]] = []
+    for entity_type in ("SERVICE_TEST", "SERVICE_PROBLEM", "PROVIDE_ORDER"):
+        doc = make_kci(entity_type)
+        snake = dict(doc)
+        snake["entity_type"] = snake.pop("entityType")
+        both = {**doc, "entity_type": "PROVIDE_ORDER"}
+        reverse = {**snake, "entityType": entity_type if entity_type != "SERVICE_TEST" else "X"}
+        bodies += [doc, snake, both, reverse]
+        for odd in (None, 5, "ETHERNET_PROVIDE_ORDER"):
+            bodies.append({**snake, "entityType": odd})
+        bodies.append({k: v for k, v in doc.items() if k != "entityType"})
+        bodies.append(dict(sorted(doc.items())))  # entityType after entity
+    return bodies
+
+
+def test_bytes_and_mappings_agree_whatever_the_entity_type_key(make_kci: KciFactory) -> None:
+    # Mappings always go through the public union; bytes take the fast union when they can.
+    for doc in _odd_tags(make_kci):
+        assert _outcome(json.dumps(doc).encode()) == _outcome(doc), doc
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        ("PROVIDE_ORDER", "SERVICE_TEST"),
+        ("SERVICE_TEST", "PROVIDE_ORDER"),
+        ("SERVICE_PROBLEM", "SERVICE_TEST"),
+    ],
+)
+def test_a_repeated_entity_type_key_parses_like_the_decoded_body(
+    make_kci: KciFactory, first: str, last: str
+) -> None:
+    body = json.dumps(make_kci(last)).encode()
+    body = body.replace(b'{"id"', b'{"entityType": "%s", "id"' % first.encode(), 1)
+    assert body.count(b'"entityType"') == 2
+    assert _outcome(body) == _outcome(json.loads(body))  # the last key wins, as in json.loads
