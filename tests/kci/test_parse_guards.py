@@ -1,5 +1,5 @@
-"""The guards of ``parse_kci``'s fast path: the nesting limit, exact at its edge, and the class
-guess, which must never change what a body parses to."""
+"""The guards of ``parse_kci``'s fast path: the nesting limit, exact at its edge, and the fast
+union keyed on ``entityType``, which must never change what a body parses to."""
 
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def test_a_service_problem_kci_mentioning_service_test_is_a_service_problem(
 def test_an_escaped_entity_type_is_still_recognised(
     make_kci: KciFactory, entity_type: str, cls: type[Any]
 ) -> None:
-    # No byte sequence "SERVICE_TEST" in the body: the guess says generic, the union corrects it.
+    # No byte sequence "SERVICE_TEST" in the body: the tag is read after JSON unescaping.
     body = json.dumps(make_kci(entity_type)).encode().replace(b"SERVICE_", b"SERVICE\\u005f")
     assert f'"{entity_type}"'.encode() not in body
     assert type(parse_kci(body)) is cls
