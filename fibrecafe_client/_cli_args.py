@@ -5,7 +5,9 @@ Each function here is an ``argparse`` ``type=`` converter: it returns the parsed
 usage error (one line, exit code 2) found while parsing, before any command runs and so before
 the first request. Messages never echo a value that may be a secret (credentials, tokens).
 
-:class:`Parser` is the ``ArgumentParser`` whose usage errors are one line on stderr.
+:class:`Parser` is the ``ArgumentParser`` whose usage errors are one line on stderr;
+:class:`UsageError` is a mistake found after parsing, and :func:`client_from` builds the client
+from the credential flags, for every subcommand module alike.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 import ipaddress
 import math
 from collections.abc import Callable
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
@@ -22,11 +24,16 @@ from ._config import check_headers
 from .errors import ConfigurationError, RequestValidationError
 from .models import ProblemType
 
+if TYPE_CHECKING:
+    from ._client import FibreCafe
+
 __all__ = [
     "EXIT_USAGE",
     "SCENARIO_PREFIX",
     "Parser",
+    "UsageError",
     "basic_credentials",
+    "client_from",
     "header",
     "loopback_host",
     "loopback_url",
@@ -43,6 +50,27 @@ __all__ = [
 
 EXIT_USAGE = 2
 SCENARIO_PREFIX = "SERVICE_TEST_"
+
+
+class UsageError(Exception):
+    """A command-line mistake found after argparse (exit code 2)."""
+
+
+def client_from(args: argparse.Namespace) -> FibreCafe:
+    """The client of a command, from its credential and gateway flags."""
+    from ._client import FibreCafe  # noqa: PLC0415 - keeps `fibrecafe --help` fast
+
+    options: dict[str, Any] = {
+        "client_id": args.client_id,
+        "client_secret": args.client_secret,
+        "environment": args.environment,
+        "base_url": args.base_url,
+        "token_url": args.token_url,
+        "scope": args.scope,
+    }
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    return FibreCafe(**options)
 
 
 def _one_line(text: str) -> str:

@@ -111,19 +111,7 @@ def add_commands(
 
 
 def _usage(exc: RequestValidationError) -> Exception:
-    from .cli import (  # noqa: PLC0415 - the CLI module imports this one
-        _UsageError,  # pyright: ignore[reportPrivateUsage]
-    )
-
-    return _UsageError(str(exc))
-
-
-def _client(args: argparse.Namespace) -> Any:
-    from .cli import (  # noqa: PLC0415 - the CLI module imports this one
-        _client_from,  # pyright: ignore[reportPrivateUsage]
-    )
-
-    return _client_from(args)
+    return check.UsageError(str(exc))
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,7 +172,7 @@ def _cmd_create(args: argparse.Namespace, out: TextIO) -> int:
         )
     except RequestValidationError as exc:
         raise _usage(exc) from None
-    with _client(args) as client:
+    with check.client_from(args) as client:
         problem = client.service_problems.create_from(
             request, conversation_id=args.conversation_id, extra_headers=headers or None
         )
@@ -193,7 +181,7 @@ def _cmd_create(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_get(args: argparse.Namespace, out: TextIO) -> int:
-    with _client(args) as client:
+    with check.client_from(args) as client:
         if args.wait:
             return _wait(client, args, out, args.problem_id)
         _emit(out, args, client.service_problems.get(args.problem_id, **_options(args)),
@@ -216,7 +204,7 @@ def _cmd_amend(args: argparse.Namespace, out: TextIO) -> int:
         amend_call(args.problem_id, **fields, **_options(args))
     except RequestValidationError as exc:
         raise _usage(exc) from None
-    with _client(args) as client:
+    with check.client_from(args) as client:
         amendment = client.service_problems.amend(args.problem_id, **fields, **_options(args))
         _emit(out, args, amendment, "amendment")
     return EXIT_OK
@@ -230,7 +218,7 @@ def _cmd_cancel(args: argparse.Namespace, out: TextIO) -> int:
         cancel_call(args.problem_id, **fields)
     except RequestValidationError as exc:
         raise _usage(exc) from None
-    with _client(args) as client:
+    with check.client_from(args) as client:
         _emit(out, args, client.service_problems.cancel(args.problem_id, **fields),
               "cancellation")  # fmt: skip
     return EXIT_OK
@@ -244,7 +232,7 @@ def _decide(args: argparse.Namespace, out: TextIO, *, accept: bool) -> int:
         resolution_call(args.resolution_id, decision=decision, notes=args.notes, **_options(args))
     except RequestValidationError as exc:
         raise _usage(exc) from None
-    with _client(args) as client:
+    with check.client_from(args) as client:
         problems = client.service_problems
         result: ServiceProblemResolution = (
             problems.accept_resolution(args.resolution_id, args.notes, **_options(args))

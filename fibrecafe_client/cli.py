@@ -49,10 +49,6 @@ EXIT_INTERRUPTED = 130
 _SANDBOX_EXTRA = "pip install 'fibrecafe-client[sandbox]'"
 
 
-class _UsageError(Exception):
-    """A command-line mistake found after argparse (exit code 2)."""
-
-
 class _Failure(Exception):
     """A failure the command explains in one line (exit code 1)."""
 
@@ -221,22 +217,6 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _client_from(args: argparse.Namespace) -> FibreCafe:
-    from ._client import FibreCafe  # noqa: PLC0415 - keeps `fibrecafe --help` fast
-
-    options: dict[str, Any] = {
-        "client_id": args.client_id,
-        "client_secret": args.client_secret,
-        "environment": args.environment,
-        "base_url": args.base_url,
-        "token_url": args.token_url,
-        "scope": args.scope,
-    }
-    if args.timeout is not None:
-        options["timeout"] = args.timeout
-    return FibreCafe(**options)
-
-
 def _require_sandbox_extra(command: str) -> None:
     """One line naming the extra, instead of an ImportError deep in the sandbox."""
     try:
@@ -348,8 +328,8 @@ def _cmd_create(args: argparse.Namespace, out: TextIO) -> int:
     try:  # the whole request is checked before the client (and its token) exists
         create_call(**request)
     except RequestValidationError as exc:
-        raise _UsageError(str(exc)) from None
-    with _client_from(args) as client:
+        raise check.UsageError(str(exc)) from None
+    with check.client_from(args) as client:
         test = client.service_tests.create(**request)
         _emit(out, args, test)
         if args.wait:
@@ -381,7 +361,7 @@ def _wait_and_emit(
 
 
 def _cmd_get(args: argparse.Namespace, out: TextIO) -> int:
-    with _client_from(args) as client:
+    with check.client_from(args) as client:
         if args.wait:
             return _wait_and_emit(client, args, out, args.test_id, None)
         _emit(out, args, client.service_tests.get(args.test_id))
@@ -417,7 +397,7 @@ def _cmd_kci_parse(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_token(args: argparse.Namespace, out: TextIO) -> int:
-    with _client_from(args) as client:
+    with check.client_from(args) as client:
         info = client.check_credentials()
     if args.json:
         out.write(
@@ -446,7 +426,7 @@ def _cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
     try:
         return run_sandbox_forever(args, out)
     except ValueError as exc:  # a setting the sandbox refuses
-        raise _UsageError(str(exc)) from None
+        raise check.UsageError(str(exc)) from None
     except OSError as exc:  # the port is taken, or not ours to bind
         raise _Failure(f"cannot start the sandbox: {exc.strerror or exc}") from None
 
@@ -484,7 +464,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     command = _COMMANDS[(args.command, getattr(args, "action", None))]
     try:
         return command(args, stream)
-    except _UsageError as exc:
+    except check.UsageError as exc:
         sys.stderr.write(f"fibrecafe: error: {_one_line(str(exc))}\n")
         return EXIT_USAGE
     except (FibreCafeError, _Failure) as exc:
