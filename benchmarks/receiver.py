@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import redis
 
+from fibrecafe_client._loopback import free_loopback_port
 from fibrecafe_client.testing import redis_server
 
 from ._report import Figure
@@ -42,16 +42,9 @@ _TEMPLATE = json.loads(
 _WIDTH = 50
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _uvicorn(app: str, redis_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_loopback_port()
     env = {**os.environ, "BENCH_APP": app, "FIBRECAFE_KCI_STORE_URL": redis_url}
     command = [sys.executable, "-m", "uvicorn", "benchmarks._receiver_app:app"]
     child = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments

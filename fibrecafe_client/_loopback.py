@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
-__all__ = ["Lifespan", "LoopbackServer", "bind_loopback", "serve_asgi", "serve_wsgi"]
+__all__ = [
+    "Lifespan",
+    "LoopbackServer",
+    "bind_loopback",
+    "free_loopback_port",
+    "serve_asgi",
+    "serve_wsgi",
+]
 
 #: uvicorn's lifespan modes: ``"auto"`` runs an app's startup and shutdown when it speaks the
 #: lifespan protocol and carries on silently when it does not; ``"on"`` requires it (a failing
@@ -96,6 +103,18 @@ class LoopbackServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def free_loopback_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago, for a server in *another process*.
+
+    The port is released before the child binds it, so another program could take it first;
+    a server in this process should use :func:`bind_loopback` (port 0), which has no such race.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _wait_started(is_started: Any, thread: threading.Thread, what: str) -> None:

@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._loopback import free_loopback_port
+
 if TYPE_CHECKING:
     from fibrecafe_client import AsyncFibreCafe, FibreCafe, KciReceiver
     from fibrecafe_client.sandbox import KciCapture, Sandbox
@@ -197,13 +199,6 @@ def find_redis_server() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _redis_command(port: int, *args: str, timeout: float = 2.0) -> bytes:
     """Send one command in RESP to 127.0.0.1:port and return the first reply line."""
     parts = [f"*{len(args)}\r\n".encode()]
@@ -236,7 +231,7 @@ def _start_redis(binary: str, workdir: str) -> tuple[subprocess.Popen[bytes], in
     log = Path(workdir, "redis.log")
     last_error = ""
     for _ in range(_REDIS_START_TRIES):
-        port = _free_port()
+        port = free_loopback_port()
         args = [
             binary,
             "--port", str(port),

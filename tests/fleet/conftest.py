@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
+from fibrecafe_client._loopback import free_loopback_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -75,7 +69,7 @@ def start_fleet(fibrecafe_redis_url: str) -> Iterator[Any]:
         fleet = Fleet()
         fleets.append(fleet)
         for index in range(count):
-            port = _free_port()
+            port = free_loopback_port()
             env = {
                 **os.environ,
                 "FIBRECAFE_KCI_STORE_URL": fibrecafe_redis_url,
