@@ -183,17 +183,18 @@ class EntityType(StrEnum):
     SERVICE_PROBLEM = "SERVICE_PROBLEM"
 
 
-# left_to_right: a known value becomes the enum member, only the rest an UnknownValue.
-_KNOWN_FIRST: Any = Field(union_mode="left_to_right")
+# left_to_right: a known value becomes the enum member, only the rest an UnknownValue (shared
+# by the open enums of every model module).
+KNOWN_FIRST: Any = Field(union_mode="left_to_right")
 
-OpenServiceTestStatus: TypeAlias = Annotated[ServiceTestStatus | UnknownValue, _KNOWN_FIRST]
-OpenProblemType: TypeAlias = Annotated[ProblemType | UnknownValue, _KNOWN_FIRST]
-OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | UnknownValue, _KNOWN_FIRST]
-OpenErrorCode: TypeAlias = Annotated[ErrorCode | UnknownValue, _KNOWN_FIRST]
-OpenUpdateType: TypeAlias = Annotated[UpdateType | UnknownValue, _KNOWN_FIRST]
-OpenInformationType: TypeAlias = Annotated[InformationType | UnknownValue, _KNOWN_FIRST]
-OpenEntityType: TypeAlias = Annotated[EntityType | UnknownValue, _KNOWN_FIRST]
+OpenServiceTestStatus: TypeAlias = Annotated[ServiceTestStatus | UnknownValue, KNOWN_FIRST]
+OpenProblemType: TypeAlias = Annotated[ProblemType | UnknownValue, KNOWN_FIRST]
+OpenOutcomeResult: TypeAlias = Annotated[OutcomeResult | UnknownValue, KNOWN_FIRST]
+OpenErrorCode: TypeAlias = Annotated[ErrorCode | UnknownValue, KNOWN_FIRST]
+OpenUpdateType: TypeAlias = Annotated[UpdateType | UnknownValue, KNOWN_FIRST]
+OpenInformationType: TypeAlias = Annotated[InformationType | UnknownValue, KNOWN_FIRST]
+OpenEntityType: TypeAlias = Annotated[EntityType | UnknownValue, KNOWN_FIRST]
 
 # Request bodies hold what the caller wrote, so they accept any ``str`` for checkers too (an
 # unknown value stays the caller's plain string); only what the gateway sends is UnknownValue.
-ProblemTypeArgument: TypeAlias = Annotated[ProblemType | str, _KNOWN_FIRST]
+ProblemTypeArgument: TypeAlias = Annotated[ProblemType | str, KNOWN_FIRST]

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from ._base import FibreCafeModel
 from ._enums import (
-    _KNOWN_FIRST,  # pyright: ignore[reportPrivateUsage] - one package, one marker
+    KNOWN_FIRST,
     OpenProblemType,
     OpenUpdateType,
     OutcomeResult,
@@ -147,11 +147,11 @@ class CancellationReasonCode(StrEnum):
     OTHER = "OTHER"
 
 
-OpenServiceProblemStatus: TypeAlias = Annotated[ServiceProblemStatus | UnknownValue, _KNOWN_FIRST]
-OpenRequestStatus: TypeAlias = Annotated[ServiceProblemRequestStatus | UnknownValue, _KNOWN_FIRST]
-OpenResolutionStatus: TypeAlias = Annotated[ResolutionStatus | UnknownValue, _KNOWN_FIRST]
-OpenCancellationReason: TypeAlias = Annotated[CancellationReasonCode | UnknownValue, _KNOWN_FIRST]
-CancellationReasonArgument: TypeAlias = Annotated[CancellationReasonCode | str, _KNOWN_FIRST]
+OpenServiceProblemStatus: TypeAlias = Annotated[ServiceProblemStatus | UnknownValue, KNOWN_FIRST]
+OpenRequestStatus: TypeAlias = Annotated[ServiceProblemRequestStatus | UnknownValue, KNOWN_FIRST]
+OpenResolutionStatus: TypeAlias = Annotated[ResolutionStatus | UnknownValue, KNOWN_FIRST]
+OpenCancellationReason: TypeAlias = Annotated[CancellationReasonCode | UnknownValue, KNOWN_FIRST]
+CancellationReasonArgument: TypeAlias = Annotated[CancellationReasonCode | str, KNOWN_FIRST]
 
 
 class ServiceProblemWarning(UserWarning):
